@@ -1,0 +1,74 @@
+#!/bin/bash
+# See xe_watch work without an Xe GPU: a real collectd loads the plugin,
+# which watches two simulated xe devices (the project's simulated kernel,
+# loaded with LD_PRELOAD); a scripted fire drill then injects VM errors,
+# a storm, and a device removal. collectd's log (notifications and values)
+# streams to the terminal. Runs about 20 seconds, then stops collectd.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+contrib/install-deps.sh
+echo "xe_watch demo: building..."
+contrib/build.sh
+
+b=$top/_build
+collectd=$(command -v collectd || echo /usr/sbin/collectd)
+inject=$b/tests/fake/xe-inject
+d=$(mktemp -d /tmp/xe_watch-demo.XXXXXX)
+export XE_FAKE_CTL=$d/fake.sock XE_FAKE_DEVICES=$d/devices
+printf '%s\n' "/dev/dri/renderD128 driver=xe" "/dev/dri/renderD129 driver=xe" >"$XE_FAKE_DEVICES"
+
+cat >"$d/collectd.conf" <<CONF
+Hostname "demo-node"
+FQDNLookup false
+BaseDir "$d"
+PIDFile "$d/collectd.pid"
+Interval 5
+TypesDB "/usr/share/collectd/types.db"
+PluginDir "/usr/lib/collectd"
+LoadPlugin logfile
+<Plugin logfile>
+  LogLevel "info"
+  File STDOUT
+  Timestamp true
+  PrintSeverity true
+</Plugin>
+# Values, as any write plugin sees them (InfluxDB via network, etc.).
+LoadPlugin write_log
+<Plugin write_log>
+  Format "Graphite"
+</Plugin>
+PluginDir "$b/.libs"
+LoadPlugin xe_watch
+<Plugin xe_watch>
+  Device "/dev/dri/renderD128"
+  Device "/dev/dri/renderD129"
+  NotificationLimit 3
+  NotificationWindow 10
+  RetryInterval 1
+</Plugin>
+CONF
+
+LD_PRELOAD=$b/tests/fake/.libs/libxefake.so "$collectd" -f -C "$d/collectd.conf" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$d"' EXIT
+"$inject" wait-watches /dev/dri/renderD128 1 --timeout-ms 10000 >/dev/null
+"$inject" wait-watches /dev/dri/renderD129 1 --timeout-ms 10000 >/dev/null
+
+step() { sleep "$1"; shift; printf '\n>>> fire drill: %s\n' "$*"; }
+step 1 "VM 3 on renderD128 fails with ENOMEM"
+"$inject" vm-err /dev/dri/renderD128 --vm 3 --errno ENOMEM >/dev/null
+step 1 "VM 7 on renderD129 fails with ENOSPC"
+"$inject" vm-err /dev/dri/renderD129 --vm 7 --errno ENOSPC >/dev/null
+step 2 "a storm: 40 ENOMEM on renderD128 (3 notified, the rest counted and summed up)"
+"$inject" vm-err /dev/dri/renderD128 --vm 4 --errno ENOMEM --count 40 >/dev/null
+step 3 "renderD129 is removed, then comes back"
+"$inject" remove /dev/dri/renderD129 >/dev/null
+step 3 "renderD129 restored"
+"$inject" restore /dev/dri/renderD129 >/dev/null
+step 9 "stopping collectd"
+kill -TERM $pid
+wait $pid 2>/dev/null || true
+trap 'rm -rf "$d"' EXIT
+echo
+echo "xe_watch demo: done. Options: man -l doc/collectd-xe_watch.5"

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+#include "device.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xf86drm.h>
+
+const char *xw_errno_name(int err, char *buf, size_t len) {
+  if (err < 0)
+    err = -err;
+  const char *name = strerrorname_np(err);
+  if (name != NULL)
+    return name;
+  snprintf(buf, len, "E%d", err);
+  return buf;
+}
+
+/* The node's own name ("renderD128"), following by-path/by-id links, for
+ * devices sysfs cannot place on a PCI bus. */
+static void node_name(const char *node, char *out, size_t len) {
+  char resolved[PATH_MAX];
+  const char *path = realpath(node, resolved) != NULL ? resolved : node;
+  const char *slash = strrchr(path, '/');
+  snprintf(out, len, "%s", slash != NULL ? slash + 1 : path);
+}
+
+static void device_name(int fd, const char *node, char *out, size_t len) {
+  drmDevicePtr dev = NULL;
+  if (drmGetDevice2(fd, 0, &dev) == 0 && dev != NULL &&
+      dev->bustype == DRM_BUS_PCI && dev->businfo.pci != NULL) {
+    const drmPciBusInfo *pci = dev->businfo.pci;
+    snprintf(out, len, "%04x:%02x:%02x.%u", pci->domain, pci->bus, pci->dev,
+             pci->func);
+  } else {
+    node_name(node, out, len);
+  }
+  drmFreeDevice(&dev);
+}
+
+int xw_device_open(const char *node, struct xw_identity *id,
+                   enum xw_stage *stage) {
+  memset(id, 0, sizeof(*id));
+  int fd = open(node, O_RDWR | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    *stage = XW_STAGE_OPEN;
+    return -errno;
+  }
+
+  errno = 0;
+  drmVersionPtr v = drmGetVersion(fd);
+  if (v == NULL) {
+    int err = errno != 0 ? errno : ENOTTY;
+    close(fd);
+    *stage = XW_STAGE_VERSION;
+    return -err;
+  }
+  snprintf(id->driver, sizeof(id->driver), "%.*s", v->name_len, v->name);
+  drmFreeVersion(v);
+  if (strcmp(id->driver, "xe") != 0) {
+    close(fd);
+    *stage = XW_STAGE_DRIVER;
+    return -ENODEV;
+  }
+
+  device_name(fd, node, id->name, sizeof(id->name));
+  *stage = XW_STAGE_NONE;
+  return fd;
+}
+
+const char *xw_failure_text(enum xw_stage stage, int err, const char *driver,
+                            int notes, char *buf, size_t len) {
+  char nb[16];
+  const char *en = xw_errno_name(err, nb, sizeof(nb));
+  const char *es = strerror(err < 0 ? -err : err);
+  if (err < 0)
+    err = -err;
+
+  switch (stage) {
+  case XW_STAGE_OPEN:
+    if (err == ENOENT || err == ENXIO || err == ENODEV)
+      snprintf(buf, len,
+               "no such device node (%s); is the xe driver loaded and the "
+               "path right?",
+               en);
+    else if (err == EACCES || err == EPERM)
+      snprintf(buf, len,
+               "permission denied opening the node (%s); run collectd as "
+               "root or as a member of the node's group (usually 'render')",
+               en);
+    else
+      snprintf(buf, len, "cannot open the node: %s (%s)", en, es);
+    break;
+  case XW_STAGE_VERSION:
+    snprintf(buf, len,
+             "not a DRM device: DRM_IOCTL_VERSION failed with %s (%s); "
+             "point Device at a /dev/dri card or render node",
+             en, es);
+    break;
+  case XW_STAGE_DRIVER:
+    snprintf(buf, len,
+             "driven by '%s', not 'xe'; only xe devices have watch queues, "
+             "remove this Device",
+             driver != NULL && *driver ? driver : "an unknown driver");
+    break;
+  case XW_STAGE_PIPE:
+    if (err == ENOPKG)
+      snprintf(buf, len,
+               "the kernel has no watch queue support (CONFIG_WATCH_QUEUE is "
+               "not set): pipe2(O_NOTIFICATION_PIPE) failed with ENOPKG; "
+               "boot a kernel built with CONFIG_WATCH_QUEUE=y");
+    else
+      snprintf(buf, len, "cannot create a notification pipe: %s (%s)", en,
+               es);
+    break;
+  case XW_STAGE_SIZE:
+    if (err == EPERM)
+      snprintf(buf, len,
+               "cannot size the notification pipe to %d notes: EPERM; the "
+               "user is over fs.pipe-user-pages-soft: raise that sysctl or "
+               "lower QueueSize",
+               notes);
+    else
+      snprintf(buf, len, "cannot size the notification pipe to %d notes: %s "
+               "(%s)", notes, en, es);
+    break;
+  case XW_STAGE_FILTER:
+    snprintf(buf, len, "cannot set the notification filter: %s (%s)", en, es);
+    break;
+  case XW_STAGE_SUBSCRIBE:
+    if (err == EINVAL || err == ENOTTY)
+      snprintf(buf, len,
+               "this xe kernel has no watch queue ioctl: "
+               "DRM_IOCTL_XE_WATCH_QUEUE failed with %s; it needs the Xe "
+               "watch-queue series",
+               en);
+    else if (err == ENODEV)
+      snprintf(buf, len, "the device is gone (ENODEV); waiting for it");
+    else
+      snprintf(buf, len, "DRM_IOCTL_XE_WATCH_QUEUE failed: %s (%s)", en, es);
+    break;
+  case XW_STAGE_READ:
+    if (err == 0)
+      snprintf(buf, len, "the notification pipe was closed (end of file)");
+    else
+      snprintf(buf, len, "reading the notification pipe failed: %s (%s)", en,
+               es);
+    break;
+  case XW_STAGE_REMOVED:
+    snprintf(buf, len,
+             "the kernel ended the watch (removal record): the device was "
+             "unbound or removed");
+    break;
+  case XW_STAGE_NONE:
+  default:
+    snprintf(buf, len, "%s (%s)", en, es);
+    break;
+  }
+  return buf;
+}

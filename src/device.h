@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef XE_WATCH_DEVICE_H
+#define XE_WATCH_DEVICE_H
+
+#include <stddef.h>
+
+/** Where bringing a device up failed; with an errno it names the cause. */
+enum xw_stage {
+  XW_STAGE_NONE = 0,
+  XW_STAGE_OPEN,      /* open() of the node */
+  XW_STAGE_VERSION,   /* DRM_IOCTL_VERSION: is it a DRM device at all */
+  XW_STAGE_DRIVER,    /* a DRM device, but not driven by xe */
+  XW_STAGE_PIPE,      /* pipe2(O_NOTIFICATION_PIPE) */
+  XW_STAGE_SIZE,      /* IOC_WATCH_QUEUE_SET_SIZE */
+  XW_STAGE_FILTER,    /* IOC_WATCH_QUEUE_SET_FILTER */
+  XW_STAGE_SUBSCRIBE, /* DRM_IOCTL_XE_WATCH_QUEUE */
+  XW_STAGE_READ,      /* read() of the notification pipe failed or hit EOF */
+  XW_STAGE_REMOVED,   /* the kernel sent a removal record */
+};
+
+#define XW_NAME_LEN 64
+#define XW_DRIVER_LEN 32
+
+/** Who a DRM device is: what users see as plugin_instance, and its driver. */
+struct xw_identity {
+  char name[XW_NAME_LEN];     /* PCI slot "0000:03:00.0", else node name */
+  char driver[XW_DRIVER_LEN]; /* as DRM_IOCTL_VERSION reports it */
+};
+
+/**
+ * Open a DRM node and make sure the xe driver owns it.
+ *
+ * Returns an O_CLOEXEC fd the caller owns, or a negative errno with *stage
+ * saying which step failed (XW_STAGE_DRIVER: id->driver names the driver
+ * found). id->name is filled on success.
+ */
+int xw_device_open(const char *node, struct xw_identity *id,
+                   enum xw_stage *stage);
+
+/**
+ * Describe a failure in an operator's words: what broke and what to do.
+ * driver is used for XW_STAGE_DRIVER, notes for XW_STAGE_SIZE (may be 0).
+ * Returns buf.
+ */
+const char *xw_failure_text(enum xw_stage stage, int err, const char *driver,
+                            int notes, char *buf, size_t len);
+
+/** errno's symbolic name ("ENOMEM") for a positive or negative errno;
+ *  "E<n>" into buf when the C library has no name for it. */
+const char *xw_errno_name(int err, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+#include "collectd.h"
+
+#include "dispatch.h"
+
+#include "plugin.h"
+#include "utils/common/common.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+
+#include "decode.h"
+#include "notify.h"
+#include "ratelimit.h"
+
+/* What the dispatcher has already told about one counter. */
+struct xw_told {
+  uint64_t seen;
+  cdtime_t at;
+};
+
+struct xw_report {
+  uint64_t seen_seq;
+  int seen_state;
+  struct xw_told lost, dropped, malformed, unknown;
+  struct xw_window win[XW_ERRNO_SLOTS];
+  _Atomic uint64_t suppressed;
+};
+
+struct xw_dispatcher {
+  const struct xw_config *cfg;
+  struct xw_device **devs;
+  size_t ndev;
+  struct xw_queue *queue;
+  int wake_fd, stop_fd;
+  atomic_bool stopping;
+  bool running;
+  pthread_t thread;
+  struct xw_report *rep;
+};
+
+int xw_dispatcher_create(struct xw_dispatcher **out,
+                         const struct xw_config *cfg, struct xw_device **devs,
+                         size_t ndev, struct xw_queue *q, int wake_fd) {
+  struct xw_dispatcher *d = calloc(1, sizeof(*d));
+  if (d == NULL)
+    return -ENOMEM;
+  d->rep = calloc(ndev, sizeof(*d->rep));
+  d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (d->rep == NULL || d->stop_fd < 0) {
+    int err = d->rep == NULL ? -ENOMEM : -errno;
+    free(d->rep);
+    free(d);
+    return err;
+  }
+  d->cfg = cfg;
+  d->devs = devs;
+  d->ndev = ndev;
+  d->queue = q;
+  d->wake_fd = wake_fd;
+  *out = d;
+  return 0;
+}
+
+uint64_t xw_dispatcher_suppressed(const struct xw_dispatcher *d, size_t i) {
+  return atomic_load_explicit(&d->rep[i].suppressed, memory_order_relaxed);
+}
+
+static bool stopping(struct xw_dispatcher *d) {
+  return atomic_load_explicit(&d->stopping, memory_order_acquire);
+}
+
+static void flush_windows(struct xw_dispatcher *d, size_t i, cdtime_t now,
+                          cdtime_t *next) {
+  struct xw_device *dev = d->devs[i];
+  struct xw_report *r = &d->rep[i];
+  char name[XW_NAME_LEN];
+  bool named = false;
+  for (unsigned s = 0; s < XW_ERRNO_SLOTS; s++) {
+    struct xw_window *w = &r->win[s];
+    uint64_t n = xw_window_expire(w, now, d->cfg->notify_window);
+    if (n > 0 && d->cfg->send_notification && !stopping(d)) {
+      if (!named) {
+        xw_device_snapshot(dev, name, sizeof(name), NULL, 0);
+        named = true;
+      }
+      xw_notify_suppressed(name, dev->node, -(int)s, n, d->cfg->notify_window,
+                           d->cfg->severity);
+    }
+    cdtime_t due = xw_window_due(w, d->cfg->notify_window);
+    if (due != 0 && (*next == 0 || due < *next))
+      *next = due;
+  }
+}
+
+static void drain_queue(struct xw_dispatcher *d, cdtime_t now) {
+  struct xw_qitem it;
+  char name[XW_NAME_LEN];
+  while (!stopping(d) && xw_queue_pop(d->queue, &it)) {
+    if (it.device >= d->ndev)
+      continue;
+    struct xw_device *dev = d->devs[it.device];
+    struct xw_report *r = &d->rep[it.device];
+    struct xw_window *w = &r->win[xw_errno_slot(it.error_code)];
+    if (!xw_window_admit(w, now, d->cfg->notify_window, d->cfg->notify_limit)) {
+      atomic_fetch_add_explicit(&r->suppressed, 1, memory_order_relaxed);
+      continue;
+    }
+    xw_device_snapshot(dev, name, sizeof(name), NULL, 0);
+    xw_notify_vm_err(name, dev->node, &it, d->cfg->severity);
+  }
+}
+
+/* A counter that moved since the last report is told at most once a window,
+ * with the total since then: nothing is lost, nothing floods. Returns the
+ * delta to report now, 0 if none or not yet due (then *next is lowered). */
+static uint64_t delta_due(struct xw_told *t, uint64_t now_count, cdtime_t now,
+                          cdtime_t window, cdtime_t *next) {
+  if (now_count == t->seen)
+    return 0;
+  if (t->at != 0 && now < t->at + window) {
+    if (*next == 0 || t->at + window < *next)
+      *next = t->at + window;
+    return 0;
+  }
+  uint64_t delta = now_count - t->seen;
+  t->seen = now_count;
+  t->at = now;
+  return delta;
+}
+
+static void check_device(struct xw_dispatcher *d, size_t i, cdtime_t now,
+                         cdtime_t *next) {
+  struct xw_device *dev = d->devs[i];
+  struct xw_report *r = &d->rep[i];
+  const struct xw_counters *c = &dev->ctr;
+  cdtime_t win = d->cfg->notify_window;
+  char name[XW_NAME_LEN], cause[256], msg[NOTIF_MAX_MSG_LEN];
+  bool notify = d->cfg->send_notification;
+
+  uint64_t seq = atomic_load(&dev->state_seq);
+  if (seq != r->seen_seq) {
+    r->seen_seq = seq;
+    int st = atomic_load(&dev->state);
+    xw_device_snapshot(dev, name, sizeof(name), cause, sizeof(cause));
+    if (st != r->seen_state && st != XW_DEV_STARTING && notify)
+      xw_notify_state(name, dev->node, st == XW_DEV_LISTENING, cause);
+    r->seen_state = st;
+  }
+
+  uint64_t n;
+  n = delta_due(&r->lost, atomic_load(&c->lost), now, win, next);
+  if (n > 0) {
+    xw_device_snapshot(dev, name, sizeof(name), NULL, 0);
+    snprintf(msg, sizeof(msg),
+             "The kernel dropped VM error records on %s: %" PRIu64
+             " loss record(s), each for an unknown number of records. "
+             "Raise QueueSize (now %d, maximum 512).",
+             name, n, d->cfg->queue_size);
+    WARNING("xe_watch plugin: %s: %s", dev->node, msg);
+    if (notify)
+      xw_notify_warning(name, dev->node, "lost", msg);
+  }
+  n = delta_due(&r->dropped, atomic_load(&c->dropped), now, win, next);
+  if (n > 0) {
+    xw_device_snapshot(dev, name, sizeof(name), NULL, 0);
+    snprintf(msg, sizeof(msg),
+             "%" PRIu64 " VM errors on %s were counted but not notified: the "
+             "notification queue (NotificationQueueLength %u) was full.",
+             n, name, d->cfg->notify_queue);
+    WARNING("xe_watch plugin: %s: %s", dev->node, msg);
+  }
+  n = delta_due(&r->malformed, atomic_load(&c->malformed), now, win, next);
+  if (n > 0)
+    WARNING("xe_watch plugin: %s: skipped %" PRIu64
+            " malformed record(s) (last: %s); counted in errors-malformed",
+            dev->node, n,
+            xw_malformed_reason_str(atomic_load(&dev->last_malformed)));
+  n = delta_due(&r->unknown, atomic_load(&c->unknown), now, win, next);
+  if (n > 0)
+    NOTICE("xe_watch plugin: %s: %" PRIu64
+           " record(s) of a kind this plugin does not know (a newer kernel?);"
+           " counted in errors-unknown",
+           dev->node, n);
+}
+
+cdtime_t xw_dispatcher_run_once(struct xw_dispatcher *d, cdtime_t now) {
+  cdtime_t next = 0;
+  if (d->queue != NULL)
+    drain_queue(d, now);
+  for (size_t i = 0; i < d->ndev && !stopping(d); i++) {
+    flush_windows(d, i, now, &next);
+    check_device(d, i, now, &next);
+  }
+  return next;
+}
+
+static void *dispatcher_main(void *arg) {
+  struct xw_dispatcher *d = arg;
+  cdtime_t next = 0;
+  while (!stopping(d)) {
+    int timeout = -1;
+    if (next != 0) {
+      cdtime_t now = cdtime();
+      timeout = next > now ? (int)CDTIME_T_TO_MS(next - now) + 1 : 0;
+    }
+    struct pollfd p[2] = {{.fd = d->wake_fd, .events = POLLIN},
+                          {.fd = d->stop_fd, .events = POLLIN}};
+    if (poll(p, 2, timeout) < 0 && errno != EINTR) {
+      ERROR("xe_watch plugin: dispatcher poll failed: %s", STRERRNO);
+      break;
+    }
+    if (p[0].revents & POLLIN) {
+      uint64_t v;
+      if (read(d->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        ERROR("xe_watch plugin: dispatcher wake: %s", STRERRNO);
+    }
+    next = xw_dispatcher_run_once(d, cdtime());
+  }
+  return NULL;
+}
+
+int xw_dispatcher_start(struct xw_dispatcher *d) {
+  int err = plugin_thread_create(&d->thread, dispatcher_main, d,
+                                 "xe_watch notify");
+  if (err != 0)
+    return -err;
+  d->running = true;
+  return 0;
+}
+
+void xw_dispatcher_stop(struct xw_dispatcher *d) {
+  if (d == NULL)
+    return;
+  atomic_store_explicit(&d->stopping, true, memory_order_release);
+  if (!d->running)
+    return;
+  uint64_t one = 1;
+  if (write(d->stop_fd, &one, sizeof(one)) < 0)
+    ERROR("xe_watch plugin: cannot signal the dispatcher: %s", STRERRNO);
+  pthread_join(d->thread, NULL);
+  d->running = false;
+}
+
+void xw_dispatcher_destroy(struct xw_dispatcher *d) {
+  if (d == NULL)
+    return;
+  xw_dispatcher_stop(d);
+  close(d->stop_fd);
+  free(d->rep);
+  free(d);
+}

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef XE_WATCH_DISPATCH_H
+#define XE_WATCH_DISPATCH_H
+
+#include "options.h"
+#include "listener.h"
+#include "queue.h"
+
+/* The only thread that calls plugin_dispatch_notification: collectd runs
+ * every notification consumer synchronously in the dispatching thread, so
+ * a slow consumer slows this thread, never the listener. */
+
+struct xw_dispatcher;
+
+/** Create a dispatcher over borrowed devs, queue and the listener's wake
+ *  fd. Returns 0 or a negative errno. */
+int xw_dispatcher_create(struct xw_dispatcher **out,
+                         const struct xw_config *cfg, struct xw_device **devs,
+                         size_t ndev, struct xw_queue *q, int wake_fd);
+/** Handle everything pending at `now` (cdtime): queued VM errors (rate
+ *  limited), due summaries, state changes, loss/drop warnings. Returns when
+ *  the next summary falls due (0: nothing pending). */
+cdtime_t xw_dispatcher_run_once(struct xw_dispatcher *d, cdtime_t now);
+/** Notifications suppressed so far on device i (for the values). */
+uint64_t xw_dispatcher_suppressed(const struct xw_dispatcher *d, size_t i);
+int xw_dispatcher_start(struct xw_dispatcher *d);
+/** Stop and join; after it returns nothing more is dispatched. Idempotent. */
+void xw_dispatcher_stop(struct xw_dispatcher *d);
+void xw_dispatcher_destroy(struct xw_dispatcher *d);
+
+#endif

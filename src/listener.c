@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: MIT */
+#include "collectd.h"
+
+#include "listener.h"
+
+#include "plugin.h"
+#include "utils/common/common.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+
+#include "decode.h"
+#include "transport.h"
+
+/* Large enough for a full 512-note ring of VM_ERR records in one read(),
+ * and never below the 128 bytes that always hold one record (no ENOBUFS). */
+#define XW_READ_BUF 8192
+
+#define XW_SRC_STOP UINT64_MAX
+#define XW_SRC_TIMER (UINT64_MAX - 1)
+
+struct xw_listener {
+  struct xw_device **devs;
+  size_t ndev;
+  struct xw_queue *queue;
+  struct xw_listener_config cfg;
+
+  int epfd, stop_fd, timer_fd, wake_fd;
+  pthread_t thread;
+  bool running;
+  unsigned char buf[XW_READ_BUF];
+};
+
+/* Single writer per counter: a plain load+store avoids a locked RMW on the
+ * per-record path while staying race-free for relaxed readers. */
+static inline void ctr_add(_Atomic uint64_t *c, uint64_t n) {
+  atomic_store_explicit(
+      c, atomic_load_explicit(c, memory_order_relaxed) + n,
+      memory_order_relaxed);
+}
+
+struct xw_device *xw_device_new(const char *node, unsigned index) {
+  struct xw_device *dev = calloc(1, sizeof(*dev));
+  if (dev == NULL)
+    return NULL;
+  dev->node = strdup(node);
+  if (dev->node == NULL) {
+    free(dev);
+    return NULL;
+  }
+  dev->index = index;
+  pthread_mutex_init(&dev->lock, NULL);
+  const char *slash = strrchr(node, '/');
+  sstrncpy(dev->name, slash != NULL ? slash + 1 : node, sizeof(dev->name));
+  sstrncpy(dev->cause, "not started", sizeof(dev->cause));
+  dev->drm_fd = dev->pipe_rd = dev->pipe_wr = -1;
+  dev->complaint = (c_complain_t)C_COMPLAIN_INIT_STATIC;
+  return dev;
+}
+
+void xw_device_free(struct xw_device *dev) {
+  if (dev == NULL)
+    return;
+  pthread_mutex_destroy(&dev->lock);
+  free(dev->node);
+  free(dev);
+}
+
+void xw_device_snapshot(struct xw_device *dev, char *name, size_t name_len,
+                        char *cause, size_t cause_len) {
+  pthread_mutex_lock(&dev->lock);
+  if (name != NULL)
+    sstrncpy(name, dev->name, name_len);
+  if (cause != NULL)
+    sstrncpy(cause, dev->cause, cause_len);
+  pthread_mutex_unlock(&dev->lock);
+}
+
+static void wake(struct xw_listener *l) {
+  uint64_t one = 1;
+  /* EAGAIN means the counter is saturated: the reader is woken anyway. */
+  if (write(l->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+    ERROR("xe_watch plugin: cannot wake the dispatcher: %s", STRERRNO);
+}
+
+static void set_state(struct xw_listener *l, struct xw_device *dev,
+                      enum xw_dev_state st) {
+  atomic_store(&dev->state, st);
+  atomic_fetch_add(&dev->state_seq, 1);
+  wake(l);
+}
+
+static void close_fd(int *fd) {
+  if (*fd >= 0)
+    close(*fd);
+  *fd = -1;
+}
+
+static void teardown(struct xw_listener *l, struct xw_device *dev) {
+  if (dev->pipe_rd >= 0)
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, dev->pipe_rd, NULL);
+  close_fd(&dev->drm_fd);
+  close_fd(&dev->pipe_rd);
+  close_fd(&dev->pipe_wr);
+}
+
+static void arm_timer(struct xw_listener *l) {
+  cdtime_t next = 0;
+  for (size_t i = 0; i < l->ndev; i++) {
+    struct xw_device *d = l->devs[i];
+    if (atomic_load(&d->state) == XW_DEV_RETRYING &&
+        (next == 0 || d->retry_at < next))
+      next = d->retry_at;
+  }
+  struct itimerspec its = {0};
+  if (next != 0) {
+    its.it_value = CDTIME_T_TO_TIMESPEC(next);
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+      its.it_value.tv_nsec = 1; /* zero would disarm */
+  }
+  if (timerfd_settime(l->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) != 0)
+    ERROR("xe_watch plugin: cannot arm the retry timer: %s", STRERRNO);
+}
+
+static cdtime_t mono_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return TIMESPEC_TO_CDTIME_T(&ts);
+}
+
+/* Move dev to RETRYING: one log line per distinct cause (c_complain keeps a
+ * persisting one quiet), one state change for the dispatcher to notify. */
+static void fail(struct xw_listener *l, struct xw_device *dev,
+                 enum xw_stage stage, int err, const char *driver) {
+  bool was_listening = atomic_load(&dev->state) == XW_DEV_LISTENING;
+  teardown(l, dev);
+
+  char text[256];
+  xw_failure_text(stage, err, driver, l->cfg.queue_notes, text, sizeof(text));
+
+  if (stage != dev->fail_stage || err != dev->fail_err)
+    dev->complaint = (c_complain_t)C_COMPLAIN_INIT_STATIC;
+  dev->fail_stage = stage;
+  dev->fail_err = err;
+
+  if (was_listening || dev->backoff == 0)
+    dev->backoff = l->cfg.retry_min;
+  else if (dev->backoff < l->cfg.retry_max)
+    dev->backoff = dev->backoff * 2 > l->cfg.retry_max ? l->cfg.retry_max
+                                                       : dev->backoff * 2;
+  dev->retry_at = mono_now() + dev->backoff;
+
+  pthread_mutex_lock(&dev->lock);
+  sstrncpy(dev->cause, text, sizeof(dev->cause));
+  pthread_mutex_unlock(&dev->lock);
+
+  if (was_listening)
+    ERROR("xe_watch plugin: %s (%s): stopped listening: %s; retrying in "
+          "%.0f s",
+          dev->node, dev->name, text, CDTIME_T_TO_DOUBLE(dev->backoff));
+  else
+    c_complain(LOG_ERR, &dev->complaint,
+               "xe_watch plugin: %s: %s; retrying with back-off up to %.0f s",
+               dev->node, text, CDTIME_T_TO_DOUBLE(l->cfg.retry_max));
+
+  if (atomic_load(&dev->state) != XW_DEV_RETRYING || was_listening)
+    set_state(l, dev, XW_DEV_RETRYING);
+}
+
+static void attempt(struct xw_listener *l, struct xw_device *dev) {
+  struct xw_identity id;
+  enum xw_stage stage;
+  int fds[2];
+
+  int fd = xw_device_open(dev->node, &id, &stage);
+  if (fd < 0) {
+    fail(l, dev, stage, fd, id.driver);
+    return;
+  }
+  int err = xw_pipe_open(l->cfg.queue_notes, fds, &stage);
+  if (err != 0) {
+    close(fd);
+    fail(l, dev, stage, err, NULL);
+    return;
+  }
+  dev->drm_fd = fd;
+  dev->pipe_rd = fds[0];
+  dev->pipe_wr = fds[1];
+  dev->watch_id = 0;
+
+  err = xw_subscribe(dev->drm_fd, dev->pipe_rd, dev->watch_id);
+  if (err != 0) {
+    fail(l, dev, XW_STAGE_SUBSCRIBE, err, NULL);
+    return;
+  }
+
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = dev->index};
+  if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, dev->pipe_rd, &ev) != 0) {
+    err = -errno;
+    fail(l, dev, XW_STAGE_READ, err, NULL);
+    return;
+  }
+
+  pthread_mutex_lock(&dev->lock);
+  sstrncpy(dev->name, id.name, sizeof(dev->name));
+  dev->cause[0] = '\0';
+  pthread_mutex_unlock(&dev->lock);
+
+  dev->backoff = 0;
+  dev->fail_stage = XW_STAGE_NONE;
+  dev->fail_err = 0;
+  c_release(LOG_INFO, &dev->complaint,
+            "xe_watch plugin: %s: the earlier failure is resolved",
+            dev->node);
+  INFO("xe_watch plugin: %s (%s): listening for VM errors (queue %d notes)",
+       dev->node, id.name, l->cfg.queue_notes);
+  set_state(l, dev, XW_DEV_LISTENING);
+}
+
+void xw_listener_attempt_due(struct xw_listener *l) {
+  cdtime_t now = mono_now();
+  for (size_t i = 0; i < l->ndev; i++) {
+    struct xw_device *d = l->devs[i];
+    int st = atomic_load(&d->state);
+    if (st == XW_DEV_STARTING || (st == XW_DEV_RETRYING && d->retry_at <= now))
+      attempt(l, d);
+  }
+  arm_timer(l);
+}
+
+static void handle_records(struct xw_listener *l, struct xw_device *dev,
+                           size_t n) {
+  struct xw_counters *c = &dev->ctr;
+  struct xw_event ev;
+  size_t off = 0;
+  bool removed = false;
+  cdtime_t now = cdtime();
+
+  ctr_add(&c->reads, 1);
+  while (xw_decode_next(l->buf, n, &off, &ev)) {
+    switch (ev.kind) {
+    case XW_EV_VM_ERR: {
+      ctr_add(&c->vm_err, 1);
+      ctr_add(&c->by_errno[xw_errno_slot(ev.error_code)], 1);
+      if (l->queue == NULL)
+        break;
+      struct xw_qitem it = {.time = now,
+                            .device = dev->index,
+                            .vm_id = ev.vm_id,
+                            .error_code = ev.error_code,
+                            .watch_id = ev.watch_id};
+      if (!xw_queue_push(l->queue, &it))
+        ctr_add(&c->dropped, 1);
+      break;
+    }
+    case XW_EV_LOSS:
+      ctr_add(&c->lost, 1);
+      break;
+    case XW_EV_REMOVAL:
+      if (ev.watch_id == dev->watch_id)
+        removed = true;
+      else
+        ctr_add(&c->unknown, 1);
+      break;
+    case XW_EV_UNKNOWN:
+      ctr_add(&c->unknown, 1);
+      break;
+    case XW_EV_MALFORMED:
+      ctr_add(&c->malformed, 1);
+      atomic_store_explicit(&dev->last_malformed, ev.reason,
+                            memory_order_relaxed);
+      break;
+    }
+  }
+  wake(l);
+  if (removed) {
+    fail(l, dev, XW_STAGE_REMOVED, 0, NULL);
+    arm_timer(l);
+  }
+}
+
+static void handle_readable(struct xw_listener *l, struct xw_device *dev) {
+  if (dev->pipe_rd < 0)
+    return; /* torn down earlier in this batch */
+  ssize_t n = read(dev->pipe_rd, l->buf, sizeof(l->buf));
+  if (n > 0) {
+    handle_records(l, dev, (size_t)n);
+    return;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return;
+  /* EOF, or an error that would repeat on every wakeup (ENOBUFS cannot
+   * happen with this buffer): start over with a fresh pipe. */
+  fail(l, dev, XW_STAGE_READ, n < 0 ? -errno : 0, NULL);
+  arm_timer(l);
+}
+
+bool xw_listener_dispatch(struct xw_listener *l, int timeout_ms) {
+  struct epoll_event evs[16];
+  int n = epoll_wait(l->epfd, evs, STATIC_ARRAY_SIZE(evs), timeout_ms);
+  if (n < 0) {
+    if (errno != EINTR)
+      ERROR("xe_watch plugin: epoll_wait failed: %s", STRERRNO);
+    return true;
+  }
+  bool keep_going = true;
+  for (int i = 0; i < n; i++) {
+    uint64_t src = evs[i].data.u64;
+    if (src == XW_SRC_STOP) {
+      keep_going = false;
+    } else if (src == XW_SRC_TIMER) {
+      uint64_t ticks;
+      if (read(l->timer_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+        ERROR("xe_watch plugin: retry timer: %s", STRERRNO);
+      xw_listener_attempt_due(l);
+    } else if (src < l->ndev) {
+      handle_readable(l, l->devs[src]);
+    }
+  }
+  return keep_going;
+}
+
+static void *listener_main(void *arg) {
+  struct xw_listener *l = arg;
+  xw_listener_attempt_due(l);
+  while (xw_listener_dispatch(l, -1))
+    ;
+  return NULL;
+}
+
+static int add_source(int epfd, int fd, uint64_t tag) {
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
+  return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
+}
+
+int xw_listener_create(struct xw_listener **out, struct xw_device **devs,
+                       size_t ndev, struct xw_queue *q,
+                       const struct xw_listener_config *cfg) {
+  struct xw_listener *l = calloc(1, sizeof(*l));
+  if (l == NULL)
+    return -ENOMEM;
+  l->devs = devs;
+  l->ndev = ndev;
+  l->queue = cfg->queue_vm_errs ? q : NULL;
+  l->cfg = *cfg;
+  l->epfd = epoll_create1(EPOLL_CLOEXEC);
+  l->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  l->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  int err = 0;
+  if (l->epfd < 0 || l->stop_fd < 0 || l->wake_fd < 0 || l->timer_fd < 0)
+    err = -errno;
+  if (err == 0)
+    err = add_source(l->epfd, l->stop_fd, XW_SRC_STOP);
+  if (err == 0)
+    err = add_source(l->epfd, l->timer_fd, XW_SRC_TIMER);
+  if (err != 0) {
+    xw_listener_destroy(l);
+    return err;
+  }
+  *out = l;
+  return 0;
+}
+
+int xw_listener_wake_fd(const struct xw_listener *l) { return l->wake_fd; }
+
+int xw_listener_start(struct xw_listener *l) {
+  int err = plugin_thread_create(&l->thread, listener_main, l,
+                                 "xe_watch listen");
+  if (err != 0)
+    return -err;
+  l->running = true;
+  return 0;
+}
+
+void xw_listener_stop(struct xw_listener *l) {
+  if (l == NULL || !l->running)
+    return;
+  uint64_t one = 1;
+  if (write(l->stop_fd, &one, sizeof(one)) < 0)
+    ERROR("xe_watch plugin: cannot signal the listener to stop: %s",
+          STRERRNO);
+  pthread_join(l->thread, NULL);
+  l->running = false;
+}
+
+void xw_listener_destroy(struct xw_listener *l) {
+  if (l == NULL)
+    return;
+  xw_listener_stop(l);
+  for (size_t i = 0; i < l->ndev; i++)
+    teardown(l, l->devs[i]);
+  close_fd(&l->epfd);
+  close_fd(&l->stop_fd);
+  close_fd(&l->wake_fd);
+  close_fd(&l->timer_fd);
+  free(l);
+}

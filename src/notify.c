@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+#include "notify.h"
+
+#include "utils/common/common.h"
+
+static void notif_init(notification_t *n, int severity, cdtime_t time,
+                       const char *name, const char *type,
+                       const char *type_instance) {
+  memset(n, 0, sizeof(*n));
+  n->severity = severity;
+  n->time = time != 0 ? time : cdtime();
+  sstrncpy(n->host, hostname_g, sizeof(n->host));
+  sstrncpy(n->plugin, XW_PLUGIN, sizeof(n->plugin));
+  sstrncpy(n->plugin_instance, name, sizeof(n->plugin_instance));
+  sstrncpy(n->type, type, sizeof(n->type));
+  sstrncpy(n->type_instance, type_instance, sizeof(n->type_instance));
+}
+
+/* Meta allocation failure only loses meta; the message still goes out. */
+static int notif_send(notification_t *n) {
+  int status = plugin_dispatch_notification(n);
+  plugin_notification_meta_free(n->meta);
+  n->meta = NULL;
+  return status;
+}
+
+int xw_notify_vm_err(const char *name, const char *node,
+                     const struct xw_qitem *it, int severity) {
+  notification_t n;
+  char nb[16];
+  const char *en = xw_errno_name(it->error_code, nb, sizeof(nb));
+
+  notif_init(&n, severity, it->time, name, "errors", "vm_err");
+  snprintf(n.message, sizeof(n.message), "VM %" PRIu32 " on %s failed: %s (%s)",
+           it->vm_id, name, en, strerror(-it->error_code));
+  plugin_notification_meta_add_unsigned_int(&n, "vm_id", it->vm_id);
+  plugin_notification_meta_add_signed_int(&n, "error_code", it->error_code);
+  plugin_notification_meta_add_string(&n, "errno", en);
+  plugin_notification_meta_add_string(&n, "device", node);
+  plugin_notification_meta_add_unsigned_int(&n, "watch_id", it->watch_id);
+  return notif_send(&n);
+}
+
+int xw_notify_suppressed(const char *name, const char *node, int error_code,
+                         uint64_t count, cdtime_t window, int severity) {
+  notification_t n;
+  char nb[16];
+  const char *en =
+      error_code != 0 ? xw_errno_name(error_code, nb, sizeof(nb)) : "other";
+
+  notif_init(&n, severity, 0, name, "errors", "vm_err");
+  snprintf(n.message, sizeof(n.message),
+           "%" PRIu64 " more VM errors (%s) on %s suppressed in the last "
+           "%.0f s; the errors-vm_err counters are exact",
+           count, en, name, CDTIME_T_TO_DOUBLE(window));
+  plugin_notification_meta_add_unsigned_int(&n, "suppressed", count);
+  plugin_notification_meta_add_string(&n, "errno", en);
+  plugin_notification_meta_add_string(&n, "device", node);
+  return notif_send(&n);
+}
+
+int xw_notify_state(const char *name, const char *node, bool listening,
+                    const char *cause) {
+  notification_t n;
+  notif_init(&n, listening ? NOTIF_OKAY : NOTIF_FAILURE, 0, name, "gauge",
+             "listening");
+  if (listening)
+    snprintf(n.message, sizeof(n.message),
+             "Listening for VM errors on %s (%s)", name, node);
+  else
+    snprintf(n.message, sizeof(n.message), "Not listening on %s (%s): %s",
+             name, node, cause);
+  plugin_notification_meta_add_string(&n, "device", node);
+  if (!listening)
+    plugin_notification_meta_add_string(&n, "cause", cause);
+  return notif_send(&n);
+}
+
+int xw_notify_warning(const char *name, const char *node,
+                      const char *type_instance, const char *message) {
+  notification_t n;
+  notif_init(&n, NOTIF_WARNING, 0, name, "errors", type_instance);
+  sstrncpy(n.message, message, sizeof(n.message));
+  plugin_notification_meta_add_string(&n, "device", node);
+  return notif_send(&n);
+}
+
+static int dispatch_one(const char *name, const char *type,
+                        const char *type_instance, value_t v) {
+  value_list_t vl = VALUE_LIST_INIT;
+  vl.values = &v;
+  vl.values_len = 1;
+  sstrncpy(vl.plugin, XW_PLUGIN, sizeof(vl.plugin));
+  sstrncpy(vl.plugin_instance, name, sizeof(vl.plugin_instance));
+  sstrncpy(vl.type, type, sizeof(vl.type));
+  sstrncpy(vl.type_instance, type_instance, sizeof(vl.type_instance));
+  return plugin_dispatch_values(&vl);
+}
+
+static int derive(const char *name, const char *ti, uint64_t n) {
+  return dispatch_one(name, "errors", ti, (value_t){.derive = (derive_t)n});
+}
+
+static uint64_t ld(const _Atomic uint64_t *c) {
+  return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+int xw_dispatch_device_values(const char *name, const struct xw_counters *c,
+                              uint64_t suppressed, bool listening) {
+  int status = 0;
+#define KEEP(x)                                                                \
+  do {                                                                         \
+    int s_ = (x);                                                              \
+    if (status == 0)                                                           \
+      status = s_;                                                             \
+  } while (0)
+  KEEP(derive(name, "vm_err", ld(&c->vm_err)));
+  KEEP(derive(name, "lost", ld(&c->lost)));
+  KEEP(derive(name, "malformed", ld(&c->malformed)));
+  KEEP(derive(name, "unknown", ld(&c->unknown)));
+  KEEP(derive(name, "dropped", ld(&c->dropped)));
+  KEEP(derive(name, "suppressed", suppressed));
+  for (unsigned i = 0; i < XW_ERRNO_SLOTS; i++) {
+    uint64_t n = ld(&c->by_errno[i]);
+    if (n == 0)
+      continue;
+    char ti[DATA_MAX_NAME_LEN], nb[16];
+    snprintf(ti, sizeof(ti), "vm_err-%s",
+             i == 0 ? "other" : xw_errno_name((int)i, nb, sizeof(nb)));
+    KEEP(derive(name, ti, n));
+  }
+  KEEP(dispatch_one(name, "gauge", "listening",
+                    (value_t){.gauge = listening ? 1 : 0}));
+#undef KEEP
+  return status;
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef XE_WATCH_NOTIFY_H
+#define XE_WATCH_NOTIFY_H
+
+#include "collectd.h"
+
+#include "plugin.h"
+
+#include "listener.h"
+#include "queue.h"
+
+/* What collectd's consumers receive: the mapping of xe_watch's events onto
+ * notification_t and value_list_t, in one place. */
+
+#define XW_PLUGIN "xe_watch"
+
+/** Dispatch the notification for one VM error: the message names the VM,
+ *  device and errno; meta carries vm_id, error_code, errno, device, watch_id.
+ *  Returns plugin_dispatch_notification's status. */
+int xw_notify_vm_err(const char *name, const char *node,
+                     const struct xw_qitem *it, int severity);
+
+/** "N more VM errors ... suppressed" for one device and errno. */
+int xw_notify_suppressed(const char *name, const char *node, int error_code,
+                         uint64_t count, cdtime_t window, int severity);
+
+/** Listener state: FAILURE with the cause, or OKAY when listening again. */
+int xw_notify_state(const char *name, const char *node, bool listening,
+                    const char *cause);
+
+/** A WARNING about the pipe itself (kernel loss, full queue). */
+int xw_notify_warning(const char *name, const char *node,
+                      const char *type_instance, const char *message);
+
+/** Dispatch one device's counters: errors/{vm_err,lost,malformed,unknown,
+ *  dropped,suppressed}, errors/vm_err-<ERRNO> for every errno seen, and
+ *  gauge/listening. Returns 0 or the first failing dispatch's status. */
+int xw_dispatch_device_values(const char *name, const struct xw_counters *c,
+                              uint64_t suppressed, bool listening);
+
+#endif

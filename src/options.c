@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+#include "options.h"
+
+#include "plugin.h"
+#include "utils/common/common.h"
+
+#include "xe_watch_uapi.h"
+
+void xw_config_init(struct xw_config *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->queue_size = XW_DEFAULT_QUEUE_SIZE;
+  cfg->severity = NOTIF_FAILURE;
+  cfg->send_notification = true;
+  cfg->dispatch_values = true;
+  cfg->retry_interval = TIME_T_TO_CDTIME_T(1);
+  cfg->retry_max = TIME_T_TO_CDTIME_T(300);
+  cfg->notify_limit = XW_DEFAULT_NOTIFY_LIMIT;
+  cfg->notify_window = TIME_T_TO_CDTIME_T(60);
+  cfg->notify_queue = XW_DEFAULT_NOTIFY_QUEUE;
+}
+
+void xw_config_free(struct xw_config *cfg) {
+  for (size_t i = 0; i < cfg->ndevices; i++)
+    free(cfg->devices[i]);
+  free(cfg->devices);
+  cfg->devices = NULL;
+  cfg->ndevices = 0;
+}
+
+static int add_device(struct xw_config *cfg, const oconfig_item_t *ci) {
+  char *node = NULL;
+  if (cf_util_get_string(ci, &node) != 0) {
+    ERROR("xe_watch plugin: Device needs one string, a DRM node such as "
+          "\"/dev/dri/renderD128\".");
+    return -1;
+  }
+  if (node[0] != '/') {
+    ERROR("xe_watch plugin: Device \"%s\" is not an absolute path; use a "
+          "node such as \"/dev/dri/renderD128\".",
+          node);
+    free(node);
+    return -1;
+  }
+  for (size_t i = 0; i < cfg->ndevices; i++) {
+    if (strcmp(cfg->devices[i], node) == 0) {
+      ERROR("xe_watch plugin: Device \"%s\" is listed twice; remove one.",
+            node);
+      free(node);
+      return -1;
+    }
+  }
+  if (cfg->ndevices >= XW_MAX_DEVICES) {
+    ERROR("xe_watch plugin: more than %d Device options; this is a "
+          "configuration mistake.",
+          XW_MAX_DEVICES);
+    free(node);
+    return -1;
+  }
+  char **grown =
+      realloc(cfg->devices, (cfg->ndevices + 1) * sizeof(*cfg->devices));
+  if (grown == NULL) {
+    free(node);
+    return -1;
+  }
+  cfg->devices = grown;
+  cfg->devices[cfg->ndevices++] = node;
+  return 0;
+}
+
+static int get_int_range(const oconfig_item_t *ci, int min, int max,
+                         int *out) {
+  int v;
+  if (cf_util_get_int(ci, &v) != 0)
+    return -1;
+  if (v < min || v > max) {
+    ERROR("xe_watch plugin: %s %d is out of range; use %d to %d.", ci->key, v,
+          min, max);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static int get_positive_time(const oconfig_item_t *ci, cdtime_t *out) {
+  cdtime_t t;
+  if (cf_util_get_cdtime(ci, &t) != 0)
+    return -1;
+  if (t == 0) {
+    ERROR("xe_watch plugin: %s must be a positive number of seconds.",
+          ci->key);
+    return -1;
+  }
+  *out = t;
+  return 0;
+}
+
+static int get_severity(const oconfig_item_t *ci, int *out) {
+  char buf[16];
+  if (cf_util_get_string_buffer(ci, buf, sizeof(buf)) != 0)
+    return -1;
+  if (strcasecmp(buf, "failure") == 0)
+    *out = NOTIF_FAILURE;
+  else if (strcasecmp(buf, "warning") == 0)
+    *out = NOTIF_WARNING;
+  else {
+    ERROR("xe_watch plugin: Severity \"%s\" is not known; use \"failure\" "
+          "or \"warning\".",
+          buf);
+    return -1;
+  }
+  return 0;
+}
+
+int xw_config_parse(struct xw_config *cfg, const oconfig_item_t *ci) {
+  int status = 0;
+  for (int i = 0; i < ci->children_num; i++) {
+    const oconfig_item_t *c = ci->children + i;
+    int err;
+    int v;
+    if (strcasecmp("Device", c->key) == 0)
+      err = add_device(cfg, c);
+    else if (strcasecmp("QueueSize", c->key) == 0)
+      err = get_int_range(c, 1, WATCH_QUEUE_MAX_NOTES, &cfg->queue_size);
+    else if (strcasecmp("Severity", c->key) == 0)
+      err = get_severity(c, &cfg->severity);
+    else if (strcasecmp("SendNotification", c->key) == 0)
+      err = cf_util_get_boolean(c, &cfg->send_notification);
+    else if (strcasecmp("DispatchValues", c->key) == 0)
+      err = cf_util_get_boolean(c, &cfg->dispatch_values);
+    else if (strcasecmp("RetryInterval", c->key) == 0)
+      err = get_positive_time(c, &cfg->retry_interval);
+    else if (strcasecmp("MaxRetryInterval", c->key) == 0)
+      err = get_positive_time(c, &cfg->retry_max);
+    else if (strcasecmp("NotificationWindow", c->key) == 0)
+      err = get_positive_time(c, &cfg->notify_window);
+    else if (strcasecmp("NotificationLimit", c->key) == 0) {
+      err = get_int_range(c, 0, 1000000, &v);
+      if (err == 0)
+        cfg->notify_limit = (unsigned)v;
+    } else if (strcasecmp("NotificationQueueLength", c->key) == 0) {
+      err = get_int_range(c, 16, 1 << 20, &v);
+      if (err == 0)
+        cfg->notify_queue = (unsigned)v;
+    } else {
+      ERROR("xe_watch plugin: unknown option \"%s\"; see collectd-xe_watch(5) "
+            "for the options.",
+            c->key);
+      err = -1;
+    }
+    if (err != 0)
+      status = -1;
+  }
+  return status;
+}
+
+int xw_config_validate(const struct xw_config *cfg) {
+  if (cfg->ndevices == 0) {
+    ERROR("xe_watch plugin: no Device configured; add one such as "
+          "Device \"/dev/dri/renderD128\" to <Plugin xe_watch>.");
+    return -1;
+  }
+  if (cfg->retry_max < cfg->retry_interval) {
+    ERROR("xe_watch plugin: MaxRetryInterval (%.3f s) is below RetryInterval "
+          "(%.3f s); raise MaxRetryInterval.",
+          CDTIME_T_TO_DOUBLE(cfg->retry_max),
+          CDTIME_T_TO_DOUBLE(cfg->retry_interval));
+    return -1;
+  }
+  if (!cfg->send_notification && !cfg->dispatch_values) {
+    ERROR("xe_watch plugin: SendNotification and DispatchValues are both "
+          "false, so nothing would be reported; enable one.");
+    return -1;
+  }
+  return 0;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef XE_WATCH_OPTIONS_H
+#define XE_WATCH_OPTIONS_H
+
+#include "collectd.h"
+
+#include "liboconfig/oconfig.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/** Everything <Plugin xe_watch> can say; defaults from xw_config_init. */
+struct xw_config {
+  char **devices;           /* Device, repeatable */
+  size_t ndevices;
+  int queue_size;           /* QueueSize: kernel ring, notes 1..512 */
+  int severity;             /* Severity of VM_ERR notifications */
+  bool send_notification;   /* SendNotification */
+  bool dispatch_values;     /* DispatchValues */
+  cdtime_t retry_interval;  /* RetryInterval: first back-off */
+  cdtime_t retry_max;       /* MaxRetryInterval: back-off cap */
+  unsigned notify_limit;    /* NotificationLimit per device+errno+window */
+  cdtime_t notify_window;   /* NotificationWindow */
+  unsigned notify_queue;    /* NotificationQueueLength */
+};
+
+#define XW_DEFAULT_QUEUE_SIZE 256
+#define XW_DEFAULT_NOTIFY_LIMIT 10
+#define XW_DEFAULT_NOTIFY_QUEUE 4096
+#define XW_MAX_DEVICES 256
+
+void xw_config_init(struct xw_config *cfg);
+void xw_config_free(struct xw_config *cfg);
+
+/**
+ * Parse a <Plugin xe_watch> block into cfg (which holds defaults or earlier
+ * blocks' values). Every problem is logged with what to fix; returns 0, or
+ * -1 if the configuration must be rejected.
+ */
+int xw_config_parse(struct xw_config *cfg, const oconfig_item_t *ci);
+
+/** Checks that need the whole configuration (e.g. at least one Device).
+ *  Logs what to fix; returns 0 or -1. */
+int xw_config_validate(const struct xw_config *cfg);
+
+#endif

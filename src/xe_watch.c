@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xe_watch: turn Intel Xe watch-queue VM_ERR records into collectd
+ * notifications and counters.
+ *
+ * Threads: a listener (epoll over every device's notification pipe; decodes,
+ * counts, queues) and a dispatcher (the only caller of
+ * plugin_dispatch_notification). Values go out from the read callback.
+ * Both threads start in init, after collectd has forked.
+ */
+#include "collectd.h"
+
+#include "plugin.h"
+#include "utils/common/common.h"
+
+#include "options.h"
+#include "dispatch.h"
+#include "listener.h"
+#include "notify.h"
+#include "queue.h"
+
+static struct xw_config g_cfg;
+static bool g_cfg_ready;
+static bool g_cfg_bad;
+
+static struct xw_device **g_devs;
+static size_t g_ndev;
+static struct xw_queue g_queue;
+static struct xw_listener *g_listener;
+static struct xw_dispatcher *g_dispatcher;
+
+static int xw_config_cb(oconfig_item_t *ci) {
+  if (!g_cfg_ready) {
+    xw_config_init(&g_cfg);
+    g_cfg_ready = true;
+  }
+  if (xw_config_parse(&g_cfg, ci) != 0 || xw_config_validate(&g_cfg) != 0) {
+    g_cfg_bad = true;
+    return -1;
+  }
+  return 0;
+}
+
+static int xw_read(user_data_t *ud) {
+  (void)ud;
+  if (!g_cfg.dispatch_values)
+    return 0;
+  char name[XW_NAME_LEN];
+  for (size_t i = 0; i < g_ndev; i++) {
+    struct xw_device *dev = g_devs[i];
+    xw_device_snapshot(dev, name, sizeof(name), NULL, 0);
+    uint64_t supp =
+        g_dispatcher != NULL ? xw_dispatcher_suppressed(g_dispatcher, i) : 0;
+    xw_dispatch_device_values(name, &dev->ctr, supp,
+                              atomic_load(&dev->state) == XW_DEV_LISTENING);
+  }
+  return 0;
+}
+
+/* collectd frees the read callback's user data after stopping the read
+ * threads and before any shutdown callback runs. Stopping the dispatcher
+ * here guarantees no notification reaches a consumer plugin (network,
+ * write_http...) whose shutdown has already freed its state. */
+static void xw_read_freed(void *unused) {
+  (void)unused;
+  xw_dispatcher_stop(g_dispatcher);
+}
+
+static void teardown(void) {
+  xw_dispatcher_stop(g_dispatcher);
+  xw_listener_destroy(g_listener);
+  g_listener = NULL;
+  xw_dispatcher_destroy(g_dispatcher);
+  g_dispatcher = NULL;
+  xw_queue_destroy(&g_queue);
+  for (size_t i = 0; i < g_ndev; i++)
+    xw_device_free(g_devs[i]);
+  free(g_devs);
+  g_devs = NULL;
+  g_ndev = 0;
+}
+
+static int xw_init(void) {
+  if (!g_cfg_ready || g_cfg_bad) {
+    ERROR("xe_watch plugin: %s; not starting.",
+          g_cfg_bad ? "the configuration has errors (see above)"
+                    : "no <Plugin xe_watch> block with a Device");
+    return -1;
+  }
+  if (g_listener != NULL)
+    return 0; /* init may run again after a re-read; keep one listener */
+
+  g_devs = calloc(g_cfg.ndevices, sizeof(*g_devs));
+  if (g_devs == NULL)
+    return -1;
+  for (size_t i = 0; i < g_cfg.ndevices; i++) {
+    g_devs[i] = xw_device_new(g_cfg.devices[i], (unsigned)i);
+    if (g_devs[i] == NULL) {
+      teardown();
+      return -1;
+    }
+    g_ndev++;
+  }
+
+  int err = xw_queue_init(&g_queue, g_cfg.notify_queue);
+  struct xw_listener_config lc = {.queue_notes = g_cfg.queue_size,
+                                  .retry_min = g_cfg.retry_interval,
+                                  .retry_max = g_cfg.retry_max,
+                                  .queue_vm_errs = g_cfg.send_notification};
+  if (err == 0)
+    err = xw_listener_create(&g_listener, g_devs, g_ndev, &g_queue, &lc);
+  if (err == 0)
+    err = xw_dispatcher_create(&g_dispatcher, &g_cfg, g_devs, g_ndev,
+                               &g_queue, xw_listener_wake_fd(g_listener));
+  if (err == 0)
+    err = xw_dispatcher_start(g_dispatcher);
+  if (err == 0)
+    err = xw_listener_start(g_listener);
+  if (err == 0)
+    err = plugin_register_complex_read(
+        NULL, XW_PLUGIN, xw_read, 0,
+        &(user_data_t){.data = NULL, .free_func = xw_read_freed});
+  if (err != 0) {
+    ERROR("xe_watch plugin: cannot start: %s", STRERROR(err < 0 ? -err : err));
+    teardown();
+    return -1;
+  }
+  return 0;
+}
+
+static int xw_shutdown(void) {
+  teardown();
+  xw_config_free(&g_cfg);
+  g_cfg_ready = false;
+  return 0;
+}
+
+void module_register(void) {
+  plugin_register_complex_config(XW_PLUGIN, xw_config_cb);
+  plugin_register_init(XW_PLUGIN, xw_init);
+  plugin_register_shutdown(XW_PLUGIN, xw_shutdown);
+}

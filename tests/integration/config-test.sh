@@ -1,0 +1,51 @@
+#!/bin/bash
+# `collectd -t` accepts a good configuration and rejects a bad one with a
+# message that says what to fix.
+. "$XW_SRCDIR/tests/integration/lib.sh"
+
+# conf_test BLOCK: runs collectd -t; leaves its output in $T/t.out.
+conf_test() {
+	cat >"$T/t.conf" <<CONF
+TypesDB "$XW_TYPESDB"
+PluginDir "$XW_PLUGIN_DIR"
+LoadPlugin xe_watch
+<Plugin xe_watch>
+$1
+</Plugin>
+CONF
+	"$XW_COLLECTD" -t -C "$T/t.conf" >"$T/t.out" 2>&1
+}
+rejects() {
+	local block=$1 says=$2
+	if conf_test "$block"; then
+		echo "# accepted: $block"
+		return 1
+	fi
+	grep -qF -- "$says" "$T/t.out" || { sed 's/^/#   /' "$T/t.out"; return 1; }
+}
+
+check "a good configuration passes" conf_test '  Device "/dev/dri/renderD128"
+  Device "/dev/dri/by-path/pci-0000:03:00.0-render"
+  QueueSize 512
+  Severity "warning"
+  SendNotification true
+  DispatchValues true
+  RetryInterval 2
+  MaxRetryInterval 600
+  NotificationLimit 20
+  NotificationWindow 300
+  NotificationQueueLength 8192'
+check "no Device" rejects '  QueueSize 64' "no Device configured; add one such as"
+check "QueueSize out of range" rejects '  Device "/dev/dri/renderD128"
+  QueueSize 1024' "QueueSize 1024 is out of range; use 1 to 512"
+check "unknown Severity" rejects '  Device "/dev/dri/renderD128"
+  Severity "critical"' 'use "failure" or "warning"'
+check "unknown option" rejects '  Device "/dev/dri/renderD128"
+  Devices "/dev/dri/renderD129"' 'unknown option "Devices"'
+check "relative Device path" rejects '  Device "renderD128"' "is not an absolute path"
+check "Device listed twice" rejects '  Device "/dev/dri/renderD128"
+  Device "/dev/dri/renderD128"' "listed twice"
+check "back-off cap below its start" rejects '  Device "/dev/dri/renderD128"
+  RetryInterval 30
+  MaxRetryInterval 10' "raise MaxRetryInterval"
+xw_done

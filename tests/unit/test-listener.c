@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/* The listener against the simulated kernel (run with tests/fake preloaded,
+ * device table tests/fake-listener.devices). */
+#include "listener.h"
+#include "plugin_mock.h"
+#include "test-main.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+/* One command to the simulated kernel's control socket; returns its reply. */
+static const char *ctl(const char *fmt, ...) {
+  static char reply[256];
+  char cmd[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof(cmd) - 1, fmt, ap);
+  va_end(ap);
+  strcat(cmd, "\n");
+
+  const char *path = getenv("XE_FAKE_CTL");
+  ck_assert_ptr_nonnull(path);
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  sstrncpy(a.sun_path, path, sizeof(a.sun_path));
+  ck_assert_int_eq(connect(s, (struct sockaddr *)&a, sizeof(a)), 0);
+  ck_assert_int_eq(write(s, cmd, strlen(cmd)), (ssize_t)strlen(cmd));
+  size_t n = 0;
+  while (n < sizeof(reply) - 1) {
+    ssize_t r = read(s, reply + n, sizeof(reply) - 1 - n);
+    if (r <= 0)
+      break;
+    n += (size_t)r;
+    if (reply[n - 1] == '\n')
+      break;
+  }
+  close(s);
+  reply[n] = '\0';
+  return reply;
+}
+
+static struct xw_device *devs[3];
+static struct xw_queue q;
+static struct xw_listener *l;
+static const struct xw_listener_config lcfg = {
+    .queue_notes = 32,
+    .retry_min = MS_TO_CDTIME_T(50),
+    .retry_max = MS_TO_CDTIME_T(200),
+    .queue_vm_errs = true,
+};
+
+static void setup(void) {
+  mock_reset();
+  devs[0] = xw_device_new("/dev/dri/renderD128", 0);
+  devs[1] = xw_device_new("/dev/dri/renderD129", 1);
+  devs[2] = xw_device_new("/dev/dri/renderD130", 2);
+  ck_assert_int_eq(xw_queue_init(&q, 4096), 0);
+  ck_assert_int_eq(xw_listener_create(&l, devs, 3, &q, &lcfg), 0);
+}
+
+static void teardown(void) {
+  xw_listener_destroy(l);
+  /* Every watch is gone with the listener's fds. */
+  ck_assert_str_eq(ctl("watches /dev/dri/renderD128"), "ok 0\n");
+  xw_queue_destroy(&q);
+  for (int i = 0; i < 3; i++)
+    xw_device_free(devs[i]);
+  ctl("restore /dev/dri/renderD128");
+  mock_check_no_unexpected_errors();
+  mock_reset();
+}
+
+/* Run the loop until cond holds or ~2 s pass. */
+#define PUMP_UNTIL(cond)                                                       \
+  do {                                                                         \
+    for (int i_ = 0; i_ < 200 && !(cond); i_++)                                \
+      xw_listener_dispatch(l, 10);                                             \
+    ck_assert_msg((cond), "timed out waiting for " #cond);                     \
+  } while (0)
+
+static uint64_t ld(_Atomic uint64_t *c) { return atomic_load(c); }
+
+START_TEST(subscribes_and_counts) {
+  mock_expect_errors(); /* renderD129 (einval) and renderD130 (i915) fail */
+  xw_listener_attempt_due(l);
+  ck_assert_int_eq(atomic_load(&devs[0]->state), XW_DEV_LISTENING);
+  ck_assert_int_eq(atomic_load(&devs[1]->state), XW_DEV_RETRYING);
+  ck_assert_int_eq(atomic_load(&devs[2]->state), XW_DEV_RETRYING);
+  ck_assert_int_ge(mock_log_find(LOG_ERR, "/dev/dri/renderD129: this xe "
+                                          "kernel has no watch queue ioctl"),
+                   0);
+  ck_assert_int_ge(
+      mock_log_find(LOG_ERR, "/dev/dri/renderD130: driven by 'i915'"), 0);
+  ck_assert_str_eq(ctl("watches /dev/dri/renderD128"), "ok 1\n");
+
+  ctl("vm_err /dev/dri/renderD128 3 -12 5");
+  ctl("vm_err /dev/dri/renderD128 4 -28 1");
+  PUMP_UNTIL(ld(&devs[0]->ctr.vm_err) == 6);
+  ck_assert_uint_eq(ld(&devs[0]->ctr.by_errno[ENOMEM]), 5);
+  ck_assert_uint_eq(ld(&devs[0]->ctr.by_errno[ENOSPC]), 1);
+  ck_assert_uint_eq(ld(&devs[0]->ctr.lost), 0);
+  /* Six records, one read: several records per read(). */
+  ck_assert_uint_le(ld(&devs[0]->ctr.reads), 2);
+
+  struct xw_qitem it;
+  for (int i = 0; i < 6; i++) {
+    ck_assert(xw_queue_pop(&q, &it));
+    ck_assert_uint_eq(it.device, 0);
+    ck_assert_uint_eq(it.vm_id, i < 5 ? 3 : 4);
+  }
+  ck_assert(!xw_queue_pop(&q, &it));
+}
+END_TEST
+
+START_TEST(overflow_counts_loss) {
+  mock_expect_errors();
+  xw_listener_attempt_due(l);
+  /* 32-note ring: most of 100 records are dropped by the kernel. */
+  const char *r = ctl("vm_err /dev/dri/renderD128 1 -12 100");
+  unsigned queued = 0, lost = 0;
+  ck_assert_int_eq(sscanf(r, "ok %u %u", &queued, &lost), 2);
+  ck_assert_uint_eq(queued, 32);
+  ck_assert_uint_eq(lost, 68);
+  PUMP_UNTIL(ld(&devs[0]->ctr.lost) == 1);
+  ck_assert_uint_eq(ld(&devs[0]->ctr.vm_err), queued);
+}
+END_TEST
+
+START_TEST(full_dispatch_queue_counts_drops) {
+  mock_expect_errors();
+  xw_listener_destroy(l);
+  xw_queue_destroy(&q);
+  ck_assert_int_eq(xw_queue_init(&q, 4), 0);
+  ck_assert_int_eq(xw_listener_create(&l, devs, 3, &q, &lcfg), 0);
+  xw_listener_attempt_due(l);
+  ctl("vm_err /dev/dri/renderD128 1 -12 10");
+  PUMP_UNTIL(ld(&devs[0]->ctr.vm_err) == 10);
+  ck_assert_uint_eq(ld(&devs[0]->ctr.dropped), 6);
+}
+END_TEST
+
+START_TEST(removal_then_resubscribe) {
+  mock_expect_errors();
+  xw_listener_attempt_due(l);
+  uint64_t seq = atomic_load(&devs[0]->state_seq);
+  ctl("remove /dev/dri/renderD128");
+  PUMP_UNTIL(atomic_load(&devs[0]->state) == XW_DEV_RETRYING);
+  ck_assert_uint_gt(atomic_load(&devs[0]->state_seq), seq);
+  ck_assert_int_ge(mock_log_find(LOG_ERR, "removal record"), 0);
+  char cause[256];
+  xw_device_snapshot(devs[0], NULL, 0, cause, sizeof(cause));
+  ck_assert_ptr_nonnull(strstr(cause, "removal record"));
+
+  /* Retries fail quietly while the node is absent... */
+  for (int i = 0; i < 30; i++)
+    xw_listener_dispatch(l, 10);
+  ck_assert_int_eq(atomic_load(&devs[0]->state), XW_DEV_RETRYING);
+  /* ...and succeed once it is back. */
+  ctl("restore /dev/dri/renderD128");
+  PUMP_UNTIL(atomic_load(&devs[0]->state) == XW_DEV_LISTENING);
+  ck_assert_str_eq(ctl("watches /dev/dri/renderD128"), "ok 1\n");
+  ctl("vm_err /dev/dri/renderD128 9 -5 1");
+  PUMP_UNTIL(ld(&devs[0]->ctr.vm_err) == 1);
+}
+END_TEST
+
+START_TEST(malformed_and_unknown) {
+  mock_expect_errors();
+  xw_listener_attempt_due(l);
+  ctl("raw /dev/dri/renderD128 0000000204000000");
+  PUMP_UNTIL(ld(&devs[0]->ctr.malformed) == 1);
+  ck_assert_int_eq(atomic_load(&devs[0]->last_malformed), 2 /* BAD_LENGTH */);
+  ctl("record /dev/dri/renderD128 2 7 0011223344556677");
+  PUMP_UNTIL(ld(&devs[0]->ctr.unknown) == 1);
+  ck_assert_int_eq(atomic_load(&devs[0]->state), XW_DEV_LISTENING);
+}
+END_TEST
+
+START_TEST(thread_stops_promptly) {
+  mock_expect_errors();
+  ck_assert_int_eq(xw_listener_start(l), 0);
+  for (int i = 0; i < 100 && atomic_load(&devs[0]->state) != XW_DEV_LISTENING;
+       i++)
+    usleep(10000);
+  ck_assert_int_eq(atomic_load(&devs[0]->state), XW_DEV_LISTENING);
+  ctl("vm_err /dev/dri/renderD128 1 -12 3");
+  for (int i = 0; i < 100 && ld(&devs[0]->ctr.vm_err) < 3; i++)
+    usleep(10000);
+  ck_assert_uint_eq(ld(&devs[0]->ctr.vm_err), 3);
+  xw_listener_stop(l); /* joins; teardown checks the watches are gone */
+}
+END_TEST
+
+static Suite *listener_suite(void) {
+  Suite *s = suite_create("listener");
+  TCase *tc = tcase_create("simulated-kernel");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 30);
+  tcase_add_test(tc, subscribes_and_counts);
+  tcase_add_test(tc, overflow_counts_loss);
+  tcase_add_test(tc, full_dispatch_queue_counts_drops);
+  tcase_add_test(tc, removal_then_resubscribe);
+  tcase_add_test(tc, malformed_and_unknown);
+  tcase_add_test(tc, thread_stops_promptly);
+  suite_add_tcase(s, tc);
+  return s;
+}
+XW_SUITE(listener_suite)

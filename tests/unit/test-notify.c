@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+#include "dispatch.h"
+#include "notify.h"
+#include "plugin_mock.h"
+#include "test-main.h"
+
+START_TEST(vm_err_notification) {
+  struct xw_qitem it = {.time = TIME_T_TO_CDTIME_T(1000),
+                        .device = 0,
+                        .vm_id = 3,
+                        .error_code = -ENOMEM,
+                        .watch_id = 0};
+  xw_notify_vm_err("0000:03:00.0", "/dev/dri/renderD128", &it, NOTIF_FAILURE);
+  ck_assert_uint_eq(mock_nnotifs, 1);
+  const notification_t *n = &mock_notifs[0].n;
+  ck_assert_int_eq(n->severity, NOTIF_FAILURE);
+  ck_assert_str_eq(n->message,
+                   "VM 3 on 0000:03:00.0 failed: ENOMEM (Cannot allocate "
+                   "memory)");
+  ck_assert_str_eq(n->plugin, "xe_watch");
+  ck_assert_str_eq(n->plugin_instance, "0000:03:00.0");
+  ck_assert_str_eq(n->host, "mockhost");
+  ck_assert_uint_eq(n->time, TIME_T_TO_CDTIME_T(1000));
+  ck_assert_uint_eq(mock_meta(n, "vm_id")->nm_value.nm_unsigned_int, 3);
+  ck_assert_int_eq(mock_meta(n, "error_code")->nm_value.nm_signed_int,
+                   -ENOMEM);
+  ck_assert_str_eq(mock_meta(n, "errno")->nm_value.nm_string, "ENOMEM");
+  ck_assert_str_eq(mock_meta(n, "device")->nm_value.nm_string,
+                   "/dev/dri/renderD128");
+}
+END_TEST
+
+START_TEST(unnamed_errno) {
+  struct xw_qitem it = {.vm_id = 1, .error_code = -4000};
+  xw_notify_vm_err("renderD128", "/dev/dri/renderD128", &it, NOTIF_WARNING);
+  const notification_t *n = &mock_notifs[0].n;
+  ck_assert_int_eq(n->severity, NOTIF_WARNING);
+  ck_assert_ptr_nonnull(strstr(n->message, "E4000"));
+  ck_assert_str_eq(mock_meta(n, "errno")->nm_value.nm_string, "E4000");
+}
+END_TEST
+
+START_TEST(device_values) {
+  struct xw_device *d = xw_device_new("/dev/dri/renderD128", 0);
+  atomic_store(&d->ctr.vm_err, 7);
+  atomic_store(&d->ctr.lost, 2);
+  atomic_store(&d->ctr.by_errno[ENOMEM], 5);
+  atomic_store(&d->ctr.by_errno[ENOSPC], 1);
+  atomic_store(&d->ctr.by_errno[0], 1);
+  xw_dispatch_device_values("renderD128", &d->ctr, 4, true);
+  ck_assert_int_eq(mock_value_find("renderD128", "errors", "vm_err")->value.derive, 7);
+  ck_assert_int_eq(mock_value_find("renderD128", "errors", "lost")->value.derive, 2);
+  ck_assert_int_eq(mock_value_find("renderD128", "errors", "suppressed")->value.derive, 4);
+  ck_assert_int_eq(mock_value_find("renderD128", "errors", "vm_err-ENOMEM")->value.derive, 5);
+  ck_assert_int_eq(mock_value_find("renderD128", "errors", "vm_err-ENOSPC")->value.derive, 1);
+  ck_assert_int_eq(mock_value_find("renderD128", "errors", "vm_err-other")->value.derive, 1);
+  ck_assert_ptr_null(mock_value_find("renderD128", "errors", "vm_err-EIO"));
+  ck_assert(mock_value_find("renderD128", "gauge", "listening")->value.gauge == 1.0);
+  xw_device_free(d);
+}
+END_TEST
+
+/* ---- the dispatcher, driven without its thread ---------------------------
+ */
+
+static struct xw_config cfg;
+static struct xw_device *devs[2];
+static struct xw_queue q;
+static struct xw_dispatcher *disp;
+
+static void disp_setup(void) {
+  mock_reset();
+  xw_config_init(&cfg);
+  cfg.notify_limit = 3;
+  cfg.notify_window = TIME_T_TO_CDTIME_T(60);
+  devs[0] = xw_device_new("/dev/dri/renderD128", 0);
+  devs[1] = xw_device_new("/dev/dri/renderD129", 1);
+  ck_assert_int_eq(xw_queue_init(&q, 64), 0);
+  ck_assert_int_eq(xw_dispatcher_create(&disp, &cfg, devs, 2, &q, -1), 0);
+}
+
+static void disp_teardown(void) {
+  xw_dispatcher_destroy(disp);
+  xw_queue_destroy(&q);
+  xw_device_free(devs[0]);
+  xw_device_free(devs[1]);
+  mock_check_no_unexpected_errors();
+  mock_reset();
+}
+
+static void push(uint32_t dev, int32_t err, uint32_t vm) {
+  struct xw_qitem it = {.device = dev, .error_code = err, .vm_id = vm};
+  ck_assert(xw_queue_push(&q, &it));
+}
+
+static size_t count_type(const char *type_instance, int severity) {
+  size_t n = 0;
+  for (size_t i = 0; i < mock_nnotifs; i++)
+    if (strcmp(mock_notifs[i].n.type_instance, type_instance) == 0 &&
+        mock_notifs[i].n.severity == severity)
+      n++;
+  return n;
+}
+
+START_TEST(rate_limited_per_device_and_errno) {
+  cdtime_t t0 = TIME_T_TO_CDTIME_T(5000);
+  for (uint32_t i = 0; i < 10; i++)
+    push(0, -ENOMEM, i);
+  push(0, -ENOSPC, 99);
+  push(1, -ENOMEM, 1);
+  cdtime_t next = xw_dispatcher_run_once(disp, t0);
+  /* 3 ENOMEM on dev 0, 1 ENOSPC on dev 0, 1 ENOMEM on dev 1. */
+  ck_assert_uint_eq(count_type("vm_err", NOTIF_FAILURE), 5);
+  ck_assert_uint_eq(xw_dispatcher_suppressed(disp, 0), 7);
+  ck_assert_uint_eq(xw_dispatcher_suppressed(disp, 1), 0);
+  ck_assert_uint_eq(next, t0 + cfg.notify_window);
+
+  /* Nothing more before the window ends... */
+  mock_reset();
+  xw_dispatcher_run_once(disp, t0 + cfg.notify_window - 1);
+  ck_assert_uint_eq(mock_nnotifs, 0);
+  /* ...then one summary with the exact count. */
+  xw_dispatcher_run_once(disp, t0 + cfg.notify_window);
+  ck_assert_uint_eq(mock_nnotifs, 1);
+  ck_assert_str_eq(mock_notifs[0].n.message,
+                   "7 more VM errors (ENOMEM) on renderD128 suppressed in "
+                   "the last 60 s; the errors-vm_err counters are exact");
+  ck_assert_uint_eq(
+      mock_meta(&mock_notifs[0].n, "suppressed")->nm_value.nm_unsigned_int, 7);
+}
+END_TEST
+
+START_TEST(state_changes_notify_once) {
+  atomic_store(&devs[0]->state, XW_DEV_RETRYING);
+  atomic_fetch_add(&devs[0]->state_seq, 1);
+  snprintf(devs[0]->cause, sizeof(devs[0]->cause), "no such device node");
+  xw_dispatcher_run_once(disp, TIME_T_TO_CDTIME_T(1));
+  xw_dispatcher_run_once(disp, TIME_T_TO_CDTIME_T(2));
+  ck_assert_uint_eq(mock_nnotifs, 1);
+  const notification_t *n = &mock_notifs[0].n;
+  ck_assert_int_eq(n->severity, NOTIF_FAILURE);
+  ck_assert_str_eq(n->type_instance, "listening");
+  ck_assert_str_eq(n->message, "Not listening on renderD128 "
+                               "(/dev/dri/renderD128): no such device node");
+
+  atomic_store(&devs[0]->state, XW_DEV_LISTENING);
+  atomic_fetch_add(&devs[0]->state_seq, 1);
+  xw_dispatcher_run_once(disp, TIME_T_TO_CDTIME_T(3));
+  ck_assert_uint_eq(mock_nnotifs, 2);
+  ck_assert_int_eq(mock_notifs[1].n.severity, NOTIF_OKAY);
+}
+END_TEST
+
+START_TEST(loss_warned_once_per_window) {
+  atomic_store(&devs[1]->ctr.lost, 3);
+  cdtime_t t0 = TIME_T_TO_CDTIME_T(100);
+  xw_dispatcher_run_once(disp, t0);
+  ck_assert_uint_eq(count_type("lost", NOTIF_WARNING), 1);
+  ck_assert_ptr_nonnull(strstr(mock_notifs[0].n.message, "3 loss record(s)"));
+  ck_assert_int_ge(mock_log_find(LOG_WARNING, "Raise QueueSize"), 0);
+
+  atomic_store(&devs[1]->ctr.lost, 5);
+  cdtime_t next = xw_dispatcher_run_once(disp, t0 + 1);
+  ck_assert_uint_eq(count_type("lost", NOTIF_WARNING), 1); /* held back */
+  ck_assert_uint_eq(next, t0 + cfg.notify_window);
+  xw_dispatcher_run_once(disp, next);
+  ck_assert_uint_eq(count_type("lost", NOTIF_WARNING), 2);
+  ck_assert_ptr_nonnull(strstr(mock_notifs[1].n.message, "2 loss record(s)"));
+}
+END_TEST
+
+START_TEST(send_notification_off) {
+  cfg.send_notification = false;
+  atomic_store(&devs[0]->ctr.lost, 1);
+  atomic_store(&devs[0]->state, XW_DEV_RETRYING);
+  atomic_fetch_add(&devs[0]->state_seq, 1);
+  xw_dispatcher_run_once(disp, TIME_T_TO_CDTIME_T(1));
+  ck_assert_uint_eq(mock_nnotifs, 0);
+  ck_assert_int_ge(mock_log_find(LOG_WARNING, "loss record"), 0);
+}
+END_TEST
+
+static Suite *notify_suite(void) {
+  Suite *s = suite_create("notify");
+  TCase *tc = xw_tcase("mapping");
+  tcase_add_test(tc, vm_err_notification);
+  tcase_add_test(tc, unnamed_errno);
+  tcase_add_test(tc, device_values);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("dispatcher");
+  tcase_add_checked_fixture(tc, disp_setup, disp_teardown);
+  tcase_add_test(tc, rate_limited_per_device_and_errno);
+  tcase_add_test(tc, state_changes_notify_once);
+  tcase_add_test(tc, loss_warned_once_per_window);
+  tcase_add_test(tc, send_notification_off);
+  suite_add_tcase(s, tc);
+  return s;
+}
+XW_SUITE(notify_suite)

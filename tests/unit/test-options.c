@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+#include "options.h"
+#include "plugin_mock.h"
+#include "test-main.h"
+
+static struct xw_config cfg;
+
+static int parse(oconfig_item_t *ci) {
+  xw_config_init(&cfg);
+  int r = xw_config_parse(&cfg, ci);
+  if (r == 0)
+    r = xw_config_validate(&cfg);
+  mock_ci_free(ci);
+  return r;
+}
+
+START_TEST(defaults_and_devices) {
+  oconfig_item_t *ci = mock_ci_block("Plugin");
+  mock_ci_add_string(ci, "Device", "/dev/dri/renderD128");
+  mock_ci_add_string(ci, "Device", "/dev/dri/by-path/pci-0000:03:00.0-render");
+  ck_assert_int_eq(parse(ci), 0);
+  ck_assert_uint_eq(cfg.ndevices, 2);
+  ck_assert_str_eq(cfg.devices[1], "/dev/dri/by-path/pci-0000:03:00.0-render");
+  ck_assert_int_eq(cfg.queue_size, XW_DEFAULT_QUEUE_SIZE);
+  ck_assert_int_eq(cfg.severity, NOTIF_FAILURE);
+  ck_assert(cfg.send_notification && cfg.dispatch_values);
+  ck_assert_uint_eq(cfg.notify_limit, XW_DEFAULT_NOTIFY_LIMIT);
+  xw_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(every_option) {
+  oconfig_item_t *ci = mock_ci_block("Plugin");
+  mock_ci_add_string(ci, "Device", "/dev/dri/renderD128");
+  mock_ci_add_number(ci, "QueueSize", 512);
+  mock_ci_add_string(ci, "Severity", "Warning");
+  mock_ci_add_boolean(ci, "SendNotification", false);
+  mock_ci_add_boolean(ci, "DispatchValues", true);
+  mock_ci_add_number(ci, "RetryInterval", 0.5);
+  mock_ci_add_number(ci, "MaxRetryInterval", 30);
+  mock_ci_add_number(ci, "NotificationLimit", 0);
+  mock_ci_add_number(ci, "NotificationWindow", 120);
+  mock_ci_add_number(ci, "NotificationQueueLength", 100);
+  ck_assert_int_eq(parse(ci), 0);
+  ck_assert_int_eq(cfg.queue_size, 512);
+  ck_assert_int_eq(cfg.severity, NOTIF_WARNING);
+  ck_assert(!cfg.send_notification);
+  ck_assert_uint_eq(cfg.retry_interval, DOUBLE_TO_CDTIME_T(0.5));
+  ck_assert_uint_eq(cfg.retry_max, TIME_T_TO_CDTIME_T(30));
+  ck_assert_uint_eq(cfg.notify_limit, 0);
+  ck_assert_uint_eq(cfg.notify_window, TIME_T_TO_CDTIME_T(120));
+  ck_assert_uint_eq(cfg.notify_queue, 100);
+  xw_config_free(&cfg);
+}
+END_TEST
+
+/* Each bad config is rejected with a message naming what to fix. */
+static const struct {
+  const char *key;
+  int kind; /* 0 string, 1 number, 2 boolean */
+  const char *s;
+  double n;
+  const char *says;
+} bad[] = {
+    {"QueueSize", 1, NULL, 0, "QueueSize 0 is out of range; use 1 to 512"},
+    {"QueueSize", 1, NULL, 513, "QueueSize 513 is out of range; use 1 to 512"},
+    {"QueueSize", 0, "big", 0, "QueueSize"},
+    {"Severity", 0, "okay", 0, "use \"failure\" or \"warning\""},
+    {"Device", 0, "renderD128", 0, "not an absolute path"},
+    {"Device", 1, NULL, 128, "Device needs one string"},
+    {"Frobnicate", 1, NULL, 1, "unknown option \"Frobnicate\""},
+    {"RetryInterval", 1, NULL, 0, "RetryInterval must be a positive"},
+    {"NotificationQueueLength", 1, NULL, 2, "use 16 to"},
+    {"SendNotification", 0, "yes", 0, "SendNotification"},
+};
+
+START_TEST(bad_values_are_rejected) {
+  mock_expect_errors();
+  oconfig_item_t *ci = mock_ci_block("Plugin");
+  mock_ci_add_string(ci, "Device", "/dev/dri/renderD128");
+  if (bad[_i].kind == 0)
+    mock_ci_add_string(ci, bad[_i].key, bad[_i].s);
+  else if (bad[_i].kind == 1)
+    mock_ci_add_number(ci, bad[_i].key, bad[_i].n);
+  ck_assert_int_eq(parse(ci), -1);
+  ck_assert_msg(mock_log_find(LOG_ERR, bad[_i].says) >= 0,
+                "no error log saying \"%s\"", bad[_i].says);
+  xw_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(no_device) {
+  mock_expect_errors();
+  oconfig_item_t *ci = mock_ci_block("Plugin");
+  mock_ci_add_number(ci, "QueueSize", 64);
+  ck_assert_int_eq(parse(ci), -1);
+  ck_assert_int_ge(mock_log_find(LOG_ERR, "no Device configured"), 0);
+  xw_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(duplicate_device) {
+  mock_expect_errors();
+  oconfig_item_t *ci = mock_ci_block("Plugin");
+  mock_ci_add_string(ci, "Device", "/dev/dri/renderD128");
+  mock_ci_add_string(ci, "Device", "/dev/dri/renderD128");
+  ck_assert_int_eq(parse(ci), -1);
+  ck_assert_int_ge(mock_log_find(LOG_ERR, "listed twice"), 0);
+  xw_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(retry_cap_below_interval) {
+  mock_expect_errors();
+  oconfig_item_t *ci = mock_ci_block("Plugin");
+  mock_ci_add_string(ci, "Device", "/dev/dri/renderD128");
+  mock_ci_add_number(ci, "RetryInterval", 10);
+  mock_ci_add_number(ci, "MaxRetryInterval", 5);
+  ck_assert_int_eq(parse(ci), -1);
+  ck_assert_int_ge(mock_log_find(LOG_ERR, "raise MaxRetryInterval"), 0);
+  xw_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(nothing_to_report) {
+  mock_expect_errors();
+  oconfig_item_t *ci = mock_ci_block("Plugin");
+  mock_ci_add_string(ci, "Device", "/dev/dri/renderD128");
+  mock_ci_add_boolean(ci, "SendNotification", false);
+  mock_ci_add_boolean(ci, "DispatchValues", false);
+  ck_assert_int_eq(parse(ci), -1);
+  ck_assert_int_ge(mock_log_find(LOG_ERR, "nothing would be reported"), 0);
+  xw_config_free(&cfg);
+}
+END_TEST
+
+static Suite *config_suite(void) {
+  Suite *s = suite_create("config");
+  TCase *tc = xw_tcase("parse");
+  tcase_add_test(tc, defaults_and_devices);
+  tcase_add_test(tc, every_option);
+  tcase_add_loop_test(tc, bad_values_are_rejected, 0,
+                      (int)(sizeof(bad) / sizeof(bad[0])));
+  tcase_add_test(tc, no_device);
+  tcase_add_test(tc, duplicate_device);
+  tcase_add_test(tc, retry_cap_below_interval);
+  tcase_add_test(tc, nothing_to_report);
+  suite_add_tcase(s, tc);
+  return s;
+}
+XW_SUITE(config_suite)
