@@ -21,13 +21,21 @@ const char *xw_errno_name(int err, char *buf, size_t len) {
   return buf;
 }
 
+static void copy_name(char *out, size_t len, const char *src) {
+  size_t n = strlen(src);
+  if (n >= len)
+    n = len - 1;
+  memcpy(out, src, n);
+  out[n] = '\0';
+}
+
 /* The node's own name ("renderD128"), following by-path/by-id links, for
  * devices sysfs cannot place on a PCI bus. */
 static void node_name(const char *node, char *out, size_t len) {
   char resolved[PATH_MAX];
   const char *path = realpath(node, resolved) != NULL ? resolved : node;
   const char *slash = strrchr(path, '/');
-  snprintf(out, len, "%s", slash != NULL ? slash + 1 : path);
+  copy_name(out, len, slash != NULL ? slash + 1 : path);
 }
 
 static void device_name(int fd, const char *node, char *out, size_t len) {
@@ -85,8 +93,8 @@ const char *xw_failure_text(enum xw_stage stage, int err, const char *driver,
   case XW_STAGE_OPEN:
     if (err == ENOENT || err == ENXIO || err == ENODEV)
       snprintf(buf, len,
-               "no such device node (%s); is the xe driver loaded and the "
-               "path right?",
+               "no such device node (%s): check the path and that the xe "
+               "driver is loaded",
                en);
     else if (err == EACCES || err == EPERM)
       snprintf(buf, len,

@@ -229,13 +229,13 @@ void xw_listener_attempt_due(struct xw_listener *l) {
   arm_timer(l);
 }
 
-static void handle_records(struct xw_listener *l, struct xw_device *dev,
-                           size_t n) {
+/* Decode one read()'s bytes. Returns true if the watch was removed. */
+static bool handle_records(struct xw_listener *l, struct xw_device *dev,
+                           size_t n, cdtime_t now) {
   struct xw_counters *c = &dev->ctr;
   struct xw_event ev;
   size_t off = 0;
   bool removed = false;
-  cdtime_t now = cdtime();
 
   ctr_add(&c->reads, 1);
   while (xw_decode_next(l->buf, n, &off, &ev)) {
@@ -273,26 +273,49 @@ static void handle_records(struct xw_listener *l, struct xw_device *dev,
       break;
     }
   }
-  wake(l);
-  if (removed) {
-    fail(l, dev, XW_STAGE_REMOVED, 0, NULL);
-    arm_timer(l);
-  }
+  return removed;
 }
+
+/* Read until the pipe says EAGAIN, not just once per wakeup: the kernel
+ * hands out a pending loss record only on a read() after the one that
+ * emptied the ring, and poll() does not report it, so a single read would
+ * leave the loss unseen until the next record arrives. A cap keeps one
+ * device in a storm from starving the others; level-triggered epoll brings
+ * the loop back while records remain. */
+#define XW_READS_PER_WAKEUP 16
 
 static void handle_readable(struct xw_listener *l, struct xw_device *dev) {
   if (dev->pipe_rd < 0)
     return; /* torn down earlier in this batch */
-  ssize_t n = read(dev->pipe_rd, l->buf, sizeof(l->buf));
-  if (n > 0) {
-    handle_records(l, dev, (size_t)n);
+  cdtime_t now = cdtime();
+  bool got = false, removed = false;
+  ssize_t n = 0;
+  int err = 0;
+
+  for (int i = 0; i < XW_READS_PER_WAKEUP; i++) {
+    n = read(dev->pipe_rd, l->buf, sizeof(l->buf));
+    if (n <= 0) {
+      err = n < 0 ? errno : 0;
+      break;
+    }
+    got = true;
+    if (handle_records(l, dev, (size_t)n, now)) {
+      removed = true;
+      break;
+    }
+  }
+  if (got)
+    wake(l);
+  if (removed) {
+    fail(l, dev, XW_STAGE_REMOVED, 0, NULL);
+    arm_timer(l);
     return;
   }
-  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+  if (n > 0 || err == EAGAIN || err == EINTR)
     return;
   /* EOF, or an error that would repeat on every wakeup (ENOBUFS cannot
    * happen with this buffer): start over with a fresh pipe. */
-  fail(l, dev, XW_STAGE_READ, n < 0 ? -errno : 0, NULL);
+  fail(l, dev, XW_STAGE_READ, -err, NULL);
   arm_timer(l);
 }
 

@@ -10,12 +10,12 @@ check "subscribed" xw_wait 10 xw_watches_ge /dev/dri/renderD128 1
 
 # Little-endian records: header = type:24|subtype:8, info = len|id<<8.
 shapes=(
-	"00000002 00000000 01000000 f4ffffff"       # zero length
-	"00000002 04000000"                         # length below the header
-	"00000002 10000000"                         # length past the bytes read
-	"00000002 0c000000 01000000"                # VM_ERR shorter than 16
-	"00000002 10000000 01000000 0c000000"       # positive error code
-	"00000002 7f000000 01000000 f4ffffff"       # length 127, 16 bytes there
+	"02000000 00000000 01000000 f4ffffff"       # zero length
+	"02000000 04000000"                         # length below the header
+	"02000000 10000000"                         # length past the bytes read
+	"02000000 0c000000 01000000"                # VM_ERR shorter than 16
+	"02000000 10000000 01000000 0c000000"       # positive error code
+	"02000000 7f000000 01000000 f4ffffff"       # length 127, 16 bytes there
 	"000000"                                    # 3 bytes: truncated header
 )
 i=0

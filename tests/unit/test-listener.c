@@ -5,6 +5,8 @@
 #include "plugin_mock.h"
 #include "test-main.h"
 
+#include "utils/common/common.h"
+
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -167,7 +169,7 @@ END_TEST
 START_TEST(malformed_and_unknown) {
   mock_expect_errors();
   xw_listener_attempt_due(l);
-  ctl("raw /dev/dri/renderD128 0000000204000000");
+  ctl("raw /dev/dri/renderD128 0200000004000000");
   PUMP_UNTIL(ld(&devs[0]->ctr.malformed) == 1);
   ck_assert_int_eq(atomic_load(&devs[0]->last_malformed), 2 /* BAD_LENGTH */);
   ctl("record /dev/dri/renderD128 2 7 0011223344556677");
