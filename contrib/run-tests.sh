@@ -19,7 +19,7 @@ while read -r n f e; do
 done < <(sed -n 's/.*Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' tests/*.log tests/*/*.log 2>/dev/null)
 while read -r p f; do
 	passed=$((passed + p)); failed=$((failed + f))
-done < <(sed -n 's/^# \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' tests/*/*.log 2>/dev/null)
+done < <(sed -n 's/^\(# \)\{0,1\}\([0-9]*\) passed, \([0-9]*\) failed$/\2 \3/p' tests/*.log tests/*/*.log 2>/dev/null)
 skipped=$(grep -c '^SKIP:' check.out)
 if [ $status -ne 0 ]; then
 	echo "--- test-suite.log ---"

@@ -1,0 +1,2012 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xe_fake_kernel.c - libxefake.so, a fake of the kernel's DRM/xe watch-queue
+ * uAPI at the libc boundary (LD_PRELOAD).
+ *
+ * The machines this project is built and tested on have neither an Intel GPU
+ * nor CONFIG_WATCH_QUEUE, so the plugin's tests run the real plugin inside a
+ * real collectd with this library preloaded. It fakes:
+ *
+ *  - DRM files: open() of a node listed in $XE_FAKE_DEVICES returns a real fd
+ *    (an eventfd) that the fake tracks; DRM_IOCTL_VERSION and
+ *    DRM_IOCTL_XE_WATCH_QUEUE behave as in drm_ioctl() and the Xe RFC.
+ *  - notification pipes: pipe2(O_NOTIFICATION_PIPE) returns a real pipe whose
+ *    records live in a ring here; the real pipe carries one token byte per
+ *    queued record so that poll/epoll on the real fd behave like pipe_poll().
+ *  - a control socket ($XE_FAKE_CTL) through which tests (or xe-inject) post
+ *    events, remove devices and read counters.
+ *
+ * Kernel behaviour follows fs/pipe.c (pipe_read, pipe_write, pipe_ioctl),
+ * kernel/watch_queue.c (post_one_notification, watch_queue_set_size,
+ * watch_queue_set_filter) and drivers/gpu/drm/drm_ioctl.c; DESIGN.md §1-2
+ * lists the facts. Only fds this library created are intercepted; everything
+ * else goes straight to libc. No production code knows about this file.
+ */
+#undef _FORTIFY_SOURCE /* we define open() & co. ourselves */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <ctype.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <drm.h>
+
+#include "xe_watch_uapi.h"
+
+#define XF_EXPORT __attribute__((visibility("default")))
+
+/* Returned by the open helper when the path is not one of ours. */
+#define NOT_OURS (-2)
+
+/* Notes per 4 KiB page of a watch queue (PAGE_SIZE / 128-byte note). */
+#define NOTES_PER_PAGE 32
+/* Pages a pipe gets when its user is over pipe-user-pages-soft
+ * (PIPE_MIN_DEF_BUFFERS); see watch_queue_set_size(). */
+#define PIPE_MIN_DEF_BUFFERS 2
+
+/* glibc's fortify entry points are declared only under _FORTIFY_SOURCE. */
+extern void __chk_fail(void) __attribute__((noreturn));
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+int __openat64_2(int dirfd, const char *path, int flags);
+ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen);
+
+/* ---- the real libc ---------------------------------------------------- */
+
+typedef int (*open_fn)(const char *, int, ...);
+typedef int (*openat_fn)(int, const char *, int, ...);
+typedef int (*fcntl_fn)(int, int, ...);
+
+static struct {
+  open_fn open, open64;
+  openat_fn openat, openat64;
+  int (*close)(int);
+  ssize_t (*read)(int, void *, size_t);
+  ssize_t (*write)(int, const void *, size_t);
+  int (*ioctl)(int, unsigned long, ...);
+  int (*pipe2)(int[2], int);
+  int (*dup)(int);
+  int (*dup2)(int, int);
+  int (*dup3)(int, int, int);
+  fcntl_fn fcntl, fcntl64;
+  int (*close_range)(unsigned int, unsigned int, int);
+  void (*closefrom)(int);
+} real;
+
+static pthread_once_t real_once = PTHREAD_ONCE_INIT;
+
+static void *next_sym(const char *name, bool required) {
+  void *p = dlsym(RTLD_NEXT, name);
+  if (p == NULL && required) {
+    /* Without the real function every caller would crash later and far
+     * away; say why now. stderr is fd 2 in every sane process. */
+    static const char msg[] = "xe-fake: cannot resolve a libc symbol\n";
+    ssize_t (*w)(int, const void *, size_t) = dlsym(RTLD_NEXT, "write");
+    if (w != NULL)
+      (void)w(2, msg, sizeof(msg) - 1);
+    abort();
+  }
+  return p;
+}
+
+static void resolve_real(void) {
+  real.open = (open_fn)next_sym("open", true);
+  real.open64 = (open_fn)next_sym("open64", true);
+  real.openat = (openat_fn)next_sym("openat", true);
+  real.openat64 = (openat_fn)next_sym("openat64", true);
+  real.close = (int (*)(int))next_sym("close", true);
+  real.read = (ssize_t(*)(int, void *, size_t))next_sym("read", true);
+  real.write = (ssize_t(*)(int, const void *, size_t))next_sym("write", true);
+  real.ioctl = (int (*)(int, unsigned long, ...))next_sym("ioctl", true);
+  real.pipe2 = (int (*)(int[2], int))next_sym("pipe2", true);
+  real.dup = (int (*)(int))next_sym("dup", true);
+  real.dup2 = (int (*)(int, int))next_sym("dup2", true);
+  real.dup3 = (int (*)(int, int, int))next_sym("dup3", true);
+  real.fcntl = (fcntl_fn)next_sym("fcntl", true);
+  real.fcntl64 = (fcntl_fn)next_sym("fcntl64", false);
+  if (real.fcntl64 == NULL)
+    real.fcntl64 = real.fcntl;
+  real.close_range =
+      (int (*)(unsigned int, unsigned int, int))next_sym("close_range", false);
+  real.closefrom = (void (*)(int))next_sym("closefrom", false);
+}
+
+/* Interposers can run before our constructor (another library's constructor
+ * may open files), so every entry point resolves on first use. */
+static inline void need_real(void) { pthread_once(&real_once, resolve_real); }
+
+/* ---- configuration and debug ------------------------------------------- */
+
+static struct {
+  bool emulate_wq; /* XE_FAKE_WATCH_QUEUE != 0 */
+  bool pages_soft; /* XE_FAKE_PIPE_USER_PAGES_SOFT=1 */
+  bool debug;      /* XE_FAKE_DEBUG=1 */
+} cfg = {.emulate_wq = true};
+
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...) {
+  need_real();
+  int saved = errno;
+  char buf[512];
+  int n = snprintf(buf, sizeof(buf), "xe-fake: ");
+  va_list ap;
+  va_start(ap, fmt);
+  int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+  va_end(ap);
+  if (m < 0)
+    m = 0;
+  size_t len = (size_t)n + (size_t)m;
+  if (len > sizeof(buf) - 2)
+    len = sizeof(buf) - 2;
+  buf[len++] = '\n';
+  /* The real write: ours would take the lock we may be holding. */
+  (void)real.write(2, buf, len);
+  errno = saved;
+}
+
+#define dbg(...)                                                               \
+  do {                                                                         \
+    if (cfg.debug)                                                             \
+      say(__VA_ARGS__);                                                        \
+  } while (0)
+
+/* ---- the fake kernel's objects ----------------------------------------- */
+
+enum dev_state { DEV_PRESENT, DEV_ABSENT, DEV_EINVAL };
+
+struct dfile;
+struct npipe;
+
+/* One watch = one subscription of a notification pipe to a DRM file. */
+struct watch {
+  struct dfile *file;
+  struct npipe *pipe;
+  unsigned int id; /* 0..255, lands in WATCH_INFO_ID */
+  struct watch *file_next, *pipe_next;
+};
+
+struct device {
+  struct device *next;
+  char *path; /* lexically normalised, absolute */
+  char driver[32];
+  char pdev[32];
+  enum dev_state state;
+  unsigned int gen; /* bumped by "remove": older files are unplugged */
+  struct dfile *files;
+};
+
+/* A DRM open file description: shared by dup()s, released on last close. */
+struct dfile {
+  struct dfile *next; /* in device->files */
+  struct device *dev;
+  unsigned int gen;
+  int refs;    /* fds in this process that refer to it */
+  int accmode; /* O_RDONLY / O_WRONLY / O_RDWR */
+  struct watch *watches;
+};
+
+struct slot {
+  uint8_t len; /* 1..127 */
+  bool loss;   /* PIPE_BUF_FLAG_LOSS: records were dropped after this one */
+  uint8_t data[WATCH_QUEUE_MAX_RECORD];
+};
+
+struct filter {
+  uint32_t type, info_filter, info_mask;
+  uint32_t subtype_filter0; /* the kernel keeps only the first word */
+};
+
+/* A notification pipe: both ends, all their dups. */
+struct npipe {
+  int rrefs, wrefs; /* tracked fds per end */
+  int rfd, wfd;     /* one tracked fd of each end, for token I/O; -1 if none */
+  bool packet;      /* O_DIRECT: one token per write() */
+  bool sized;       /* IOC_WATCH_QUEUE_SET_SIZE done */
+  unsigned int cap; /* ring capacity in records; 0 until sized */
+  unsigned int head, count;
+  struct slot *ring;
+  bool note_loss; /* pipe->note_loss: a loss record is due */
+  bool has_filter;
+  unsigned int nfilters;
+  struct filter filters[WATCH_QUEUE_MAX_FILTERS];
+  unsigned int tokens; /* bytes we put in the real pipe and did not drain */
+  struct watch *watches;
+};
+
+enum fd_kind { FD_NONE, FD_DRM, FD_NP_READ, FD_NP_WRITE };
+
+struct fd_ent {
+  enum fd_kind kind;
+  void *obj;
+};
+
+/* Everything below is guarded by big_lock. Internal I/O under the lock only
+ * ever goes to the real functions and never blocks. */
+static pthread_mutex_t big_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct device *devices;
+static struct fd_ent *fdtab;
+static int fdtab_len;
+
+static struct {
+  unsigned long long posted, queued, lost, filtered, reads, records_read;
+} stats;
+
+static void lock(void) { pthread_mutex_lock(&big_lock); }
+static void unlock(void) { pthread_mutex_unlock(&big_lock); }
+
+static struct fd_ent *fd_get(int fd) {
+  if (fd < 0 || fd >= fdtab_len || fdtab[fd].kind == FD_NONE)
+    return NULL;
+  return &fdtab[fd];
+}
+
+static bool fd_reserve(int fd) {
+  if (fd < fdtab_len)
+    return true;
+  int n = fdtab_len ? fdtab_len : 64;
+  while (n <= fd)
+    n *= 2;
+  struct fd_ent *t = realloc(fdtab, (size_t)n * sizeof(*t));
+  if (t == NULL)
+    return false;
+  memset(t + fdtab_len, 0, (size_t)(n - fdtab_len) * sizeof(*t));
+  fdtab = t;
+  fdtab_len = n;
+  return true;
+}
+
+/* ---- notification pipe internals -------------------------------------- */
+
+/* Keep the real pipe holding exactly one byte per queued record, so that
+ * poll/epoll on the real read fd see what pipe_poll() would report: EPOLLIN
+ * while the ring is non-empty, and (since every post writes a byte) one
+ * EPOLLET edge per posted record, as the kernel's per-post wake-up gives.
+ * A pending loss record is not counted: pipe_poll() does not count it either.
+ * Never blocks: poll(0) before every transfer. */
+static void np_sync_tokens(struct npipe *np) {
+  static const char zeros[64];
+  char sink[64];
+
+  while (np->tokens < np->count && np->wfd >= 0 && np->rrefs > 0) {
+    struct pollfd p = {.fd = np->wfd, .events = POLLOUT};
+    if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT))
+      break;
+    size_t want = np->packet ? 1 : np->count - np->tokens;
+    if (want > sizeof(zeros))
+      want = sizeof(zeros);
+    ssize_t n = real.write(np->wfd, zeros, want);
+    if (n <= 0)
+      break;
+    np->tokens += (unsigned int)n;
+  }
+  while (np->tokens > np->count && np->rfd >= 0) {
+    struct pollfd p = {.fd = np->rfd, .events = POLLIN};
+    if (poll(&p, 1, 0) != 1 || !(p.revents & POLLIN))
+      break;
+    size_t want = np->packet ? 1 : np->tokens - np->count;
+    if (want > sizeof(sink))
+      want = sizeof(sink);
+    ssize_t n = real.read(np->rfd, sink, want);
+    if (n <= 0)
+      break;
+    np->tokens -= (unsigned int)n;
+  }
+}
+
+/* post_one_notification(): queue one record or drop it. On a full ring the
+ * kernel flags the buffer at head-1; when the ring is empty (or was never
+ * sized) that is a stale slot, so the loss is never reported. */
+static bool np_post(struct npipe *np, const void *rec, size_t len) {
+  if (np->count >= np->cap) {
+    if (np->count > 0)
+      np->ring[(np->head + np->count - 1) % np->cap].loss = true;
+    stats.lost++;
+    return false;
+  }
+  struct slot *s = &np->ring[(np->head + np->count) % np->cap];
+  memcpy(s->data, rec, len);
+  s->len = (uint8_t)len;
+  s->loss = false;
+  np->count++;
+  stats.queued++;
+  np_sync_tokens(np);
+  return true;
+}
+
+/* filter_watch_notification(). Only subtype_filter[0] survives
+ * watch_queue_set_filter(), so subtypes >= 32 never match here. */
+static bool np_filter_pass(const struct npipe *np,
+                           const struct watch_notification *n) {
+  if (!np->has_filter)
+    return true;
+  for (unsigned int i = 0; i < np->nfilters; i++) {
+    const struct filter *f = &np->filters[i];
+    if (f->type == n->type && n->subtype < 32 &&
+        (f->subtype_filter0 & (1u << n->subtype)) &&
+        (n->info & f->info_mask) == f->info_filter)
+      return true;
+  }
+  return false;
+}
+
+struct tally {
+  unsigned long long queued, lost;
+};
+
+enum stamp { STAMP_ID, RAW };
+
+/* Offer one record to one watch, as __post_watch_notification() does:
+ * stamp the watch's id into info, apply the pipe's filter, post. Raw slots
+ * skip both; META records from the kernel (removal) skip the filter. */
+static void post_to_watch(struct watch *w, const void *rec, size_t len,
+                          enum stamp how, bool filtered, struct tally *t) {
+  uint8_t buf[WATCH_QUEUE_MAX_RECORD];
+  memcpy(buf, rec, len);
+  stats.posted++;
+  if (how == STAMP_ID) {
+    struct watch_notification n;
+    memcpy(&n, buf, sizeof(n));
+    n.info =
+        (n.info & ~(uint32_t)WATCH_INFO_ID) | (w->id << WATCH_INFO_ID__SHIFT);
+    memcpy(buf, &n, sizeof(n));
+    if (filtered && !np_filter_pass(w->pipe, &n)) {
+      stats.filtered++;
+      return;
+    }
+  }
+  if (np_post(w->pipe, buf, len)) {
+    if (t)
+      t->queued++;
+  } else if (t) {
+    t->lost++;
+  }
+}
+
+static void watch_destroy(struct watch *w) {
+  struct watch **pp;
+  for (pp = &w->file->watches; *pp != w; pp = &(*pp)->file_next)
+    ;
+  *pp = w->file_next;
+  for (pp = &w->pipe->watches; *pp != w; pp = &(*pp)->pipe_next)
+    ;
+  *pp = w->pipe_next;
+  free(w);
+}
+
+/* The short (8-byte, id-less) META/REMOVAL record the RFC posts when the
+ * watched DRM file goes away; never filtered, may be lost on a full ring. */
+static void watch_remove_notify(struct watch *w) {
+  struct watch_notification n = {
+      .type = WATCH_TYPE_META,
+      .subtype = WATCH_META_REMOVAL_NOTIFICATION,
+      .info = (uint32_t)sizeof(n),
+  };
+  dbg("removal record for watch %u", w->id);
+  post_to_watch(w, &n, sizeof(n), STAMP_ID, false, NULL);
+  watch_destroy(w);
+}
+
+static int find_other_end(const struct npipe *np, enum fd_kind kind) {
+  for (int fd = 0; fd < fdtab_len; fd++)
+    if (fdtab[fd].kind == kind && fdtab[fd].obj == np)
+      return fd;
+  return -1;
+}
+
+static void dfile_unref(struct dfile *f) {
+  if (--f->refs > 0)
+    return;
+  /* Last fd of the DRM file: only now does the file get released, and each
+   * of its watches gets its removal record. */
+  while (f->watches)
+    watch_remove_notify(f->watches);
+  struct dfile **pp;
+  for (pp = &f->dev->files; *pp != f; pp = &(*pp)->next)
+    ;
+  *pp = f->next;
+  dbg("DRM file on %s released", f->dev->path);
+  free(f);
+}
+
+static void npipe_unref(struct npipe *np, enum fd_kind kind) {
+  if (kind == FD_NP_READ) {
+    np->rrefs--;
+    np->rfd = find_other_end(np, FD_NP_READ);
+  } else {
+    np->wrefs--;
+    np->wfd = find_other_end(np, FD_NP_WRITE);
+  }
+  if (np->rrefs + np->wrefs > 0)
+    return;
+  /* free_pipe_info() -> watch_queue_clear(): only when both ends are gone
+   * (pipe->files == 0) do the watches die, and without any record. */
+  while (np->watches)
+    watch_destroy(np->watches);
+  dbg("notification pipe released");
+  free(np->ring);
+  free(np);
+}
+
+/* Forget fd (closed, or replaced by dup2); releases what it referred to. */
+static void fd_drop(int fd) {
+  struct fd_ent *e = fd_get(fd);
+  if (e == NULL)
+    return;
+  struct fd_ent old = *e;
+  e->kind = FD_NONE;
+  e->obj = NULL;
+  if (old.kind == FD_DRM)
+    dfile_unref(old.obj);
+  else
+    npipe_unref(old.obj, old.kind);
+}
+
+/* Make fd refer to obj (a new fd, or a dup). fd was just handed out by the
+ * kernel, so any entry still there is stale and is dropped first. */
+static bool fd_attach(int fd, enum fd_kind kind, void *obj) {
+  fd_drop(fd);
+  if (!fd_reserve(fd))
+    return false;
+  fdtab[fd].kind = kind;
+  fdtab[fd].obj = obj;
+  if (kind == FD_DRM) {
+    ((struct dfile *)obj)->refs++;
+  } else {
+    struct npipe *np = obj;
+    if (kind == FD_NP_READ) {
+      np->rrefs++;
+      if (np->rfd < 0)
+        np->rfd = fd;
+    } else {
+      np->wrefs++;
+      if (np->wfd < 0)
+        np->wfd = fd;
+    }
+  }
+  return true;
+}
+
+/* ---- device table ------------------------------------------------------ */
+
+/* Lexical normalisation ("//", ".", ".."), never touching the file system:
+ * the fake's nodes need not exist and symlinks are not followed. */
+static bool norm_path(const char *in, char *out, size_t outsz) {
+  size_t o = 0;
+  const char *p = in;
+  if (*p != '/' || outsz < 2)
+    return false;
+  while (*p) {
+    while (*p == '/')
+      p++;
+    const char *s = p;
+    while (*p && *p != '/')
+      p++;
+    size_t n = (size_t)(p - s);
+    if (n == 0 || (n == 1 && s[0] == '.'))
+      continue;
+    if (n == 2 && s[0] == '.' && s[1] == '.') {
+      while (o > 0 && out[o - 1] != '/')
+        o--;
+      if (o > 0)
+        o--;
+      continue;
+    }
+    if (o + 1 + n + 1 > outsz)
+      return false;
+    out[o++] = '/';
+    memcpy(out + o, s, n);
+    o += n;
+  }
+  if (o == 0)
+    out[o++] = '/';
+  out[o] = '\0';
+  return true;
+}
+
+/* Absolute, normalised form of (dirfd, path) as openat() would see it. */
+static bool abs_path(int dirfd, const char *path, char *out, size_t outsz) {
+  char tmp[2 * PATH_MAX + 2];
+  if (path[0] == '/')
+    return norm_path(path, out, outsz);
+  char base[PATH_MAX];
+  if (dirfd == AT_FDCWD) {
+    if (getcwd(base, sizeof(base)) == NULL)
+      return false;
+  } else {
+    char link[64];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+    ssize_t n = readlink(link, base, sizeof(base) - 1);
+    if (n <= 0)
+      return false;
+    base[n] = '\0';
+  }
+  int n = snprintf(tmp, sizeof(tmp), "%s/%s", base, path);
+  if (n < 0 || (size_t)n >= sizeof(tmp))
+    return false;
+  return norm_path(tmp, out, outsz);
+}
+
+static const char *base_name(const char *p) {
+  const char *s = strrchr(p, '/');
+  return s ? s + 1 : p;
+}
+
+/* Device for a path an application opens; NULL if not ours. Cheap reject on
+ * the last component first: this runs on every open() of the process. */
+static struct device *dev_for_open(int dirfd, const char *path) {
+  if (devices == NULL || path == NULL)
+    return NULL;
+  const char *b = base_name(path);
+  bool maybe = false;
+  for (struct device *d = devices; d && !maybe; d = d->next)
+    maybe = strcmp(base_name(d->path), b) == 0;
+  if (!maybe)
+    return NULL;
+  char abs[PATH_MAX];
+  if (!abs_path(dirfd, path, abs, sizeof(abs)))
+    return NULL;
+  for (struct device *d = devices; d; d = d->next)
+    if (strcmp(d->path, abs) == 0)
+      return d;
+  return NULL;
+}
+
+/* Device named on the control socket: a path, or a unique last component
+ * ("renderD128") for humans. */
+static struct device *dev_for_ctl(const char *name) {
+  char abs[PATH_MAX];
+  if (name[0] == '/') {
+    if (!norm_path(name, abs, sizeof(abs)))
+      return NULL;
+    for (struct device *d = devices; d; d = d->next)
+      if (strcmp(d->path, abs) == 0)
+        return d;
+    return NULL;
+  }
+  struct device *found = NULL;
+  for (struct device *d = devices; d; d = d->next) {
+    if (strcmp(base_name(d->path), name) == 0) {
+      if (found)
+        return NULL; /* ambiguous */
+      found = d;
+    }
+  }
+  return found;
+}
+
+static const char *state_name(enum dev_state s) {
+  return s == DEV_PRESENT ? "present" : s == DEV_ABSENT ? "absent" : "einval";
+}
+
+static bool parse_state(const char *s, enum dev_state *out) {
+  if (strcmp(s, "present") == 0)
+    *out = DEV_PRESENT;
+  else if (strcmp(s, "absent") == 0)
+    *out = DEV_ABSENT;
+  else if (strcmp(s, "einval") == 0)
+    *out = DEV_EINVAL;
+  else
+    return false;
+  return true;
+}
+
+/* Table errors are always reported: a silent typo would fake nothing. */
+static void load_devices(const char *file) {
+  FILE *fp = fopen(file, "re");
+  if (fp == NULL) {
+    say("cannot read XE_FAKE_DEVICES %s: %s", file, strerror(errno));
+    return;
+  }
+  struct device **tail = &devices;
+  char *line = NULL;
+  size_t cap = 0;
+  unsigned int lineno = 0;
+  while (getline(&line, &cap, fp) >= 0) {
+    lineno++;
+    char *hash = strchr(line, '#');
+    if (hash)
+      *hash = '\0';
+    char *save = NULL;
+    char *tok = strtok_r(line, " \t\r\n", &save);
+    if (tok == NULL)
+      continue;
+    char abs[PATH_MAX];
+    if (!abs_path(AT_FDCWD, tok, abs, sizeof(abs))) {
+      say("%s:%u: bad node path '%s'", file, lineno, tok);
+      continue;
+    }
+    struct device *d = calloc(1, sizeof(*d));
+    if (d == NULL || (d->path = strdup(abs)) == NULL) {
+      free(d);
+      break;
+    }
+    snprintf(d->driver, sizeof(d->driver), "xe");
+    d->state = DEV_PRESENT;
+    while ((tok = strtok_r(NULL, " \t\r\n", &save)) != NULL) {
+      if (strncmp(tok, "driver=", 7) == 0 && tok[7])
+        snprintf(d->driver, sizeof(d->driver), "%s", tok + 7);
+      else if (strncmp(tok, "pdev=", 5) == 0)
+        snprintf(d->pdev, sizeof(d->pdev), "%s", tok + 5);
+      else if (strncmp(tok, "state=", 6) == 0 &&
+               parse_state(tok + 6, &d->state))
+        ;
+      else
+        say("%s:%u: ignoring unknown option '%s'", file, lineno, tok);
+    }
+    *tail = d;
+    tail = &d->next;
+    dbg("device %s driver=%s pdev=%s state=%s", d->path, d->driver,
+        d->pdev[0] ? d->pdev : "-", state_name(d->state));
+  }
+  free(line);
+  fclose(fp);
+}
+
+/* ---- control socket ---------------------------------------------------- */
+
+/* The socket is bound in the constructor and inherited across fork(). One
+ * thread per process serves it, started when the process first fakes
+ * something (a DRM open, a notification pipe): collectd's daemonising parent
+ * and Check's runner never do, so they fork without any thread of ours.
+ * After a fork only the process holding the faked state should answer:
+ * the last one to start faking claims the socket through a word shared
+ * across fork(), and the others leave new connections alone while it lives.
+ * The thread multiplexes its connections with poll() and allocates nothing,
+ * so a fork() elsewhere never catches it inside malloc (sanitizer runtimes
+ * without atfork handling deadlock on that). */
+#define MAX_CONNS 16
+#define CONN_BUF 4096
+
+struct conn {
+  int fd; /* -1: free */
+  size_t len;
+  bool overlong; /* dropping input until the next newline */
+  bool waiting;  /* a wait_watches is pending; later input waits */
+  struct device *wdev;
+  unsigned long want;
+  long long deadline;
+  char buf[CONN_BUF];
+};
+
+static struct {
+  int listen_fd;
+  pid_t server_pid; /* process in which our control thread runs */
+  pid_t *owner;     /* MAP_SHARED: who answers new connections */
+  sem_t started;
+  struct conn conns[MAX_CONNS];
+} ctl = {.listen_fd = -1};
+
+static pthread_mutex_t ctl_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static bool pid_alive(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno != EPERM)
+    return false;
+  /* A zombie still answers kill(); it cannot serve any more. */
+  char path[64], buf[256];
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  int fd = real.open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return true;
+  ssize_t n = real.read(fd, buf, sizeof(buf) - 1);
+  real.close(fd);
+  if (n <= 0)
+    return true;
+  buf[n] = '\0';
+  const char *rp = strrchr(buf, ')');
+  return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
+}
+
+static bool start_thread(void *(*fn)(void *), void *arg) {
+  /* Our threads take no signals: collectd's handlers belong to its own. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t t;
+  int err = pthread_create(&t, &attr, fn, arg);
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return err == 0;
+}
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static unsigned int dev_watch_count(const struct device *d) {
+  unsigned int n = 0;
+  for (const struct dfile *f = d->files; f; f = f->next)
+    for (const struct watch *w = f->watches; w; w = w->file_next)
+      n++;
+  return n;
+}
+
+/* Post one record built per watch (stamped, filtered) to every watch on
+ * every open file of the device. */
+static void dev_post(struct device *d, const void *rec, size_t len,
+                     enum stamp how, struct tally *t) {
+  for (struct dfile *f = d->files; f; f = f->next)
+    for (struct watch *w = f->watches; w; w = w->file_next)
+      post_to_watch(w, rec, len, how, how == STAMP_ID, t);
+}
+
+/* Device removal: every watch gets its removal record and dies; open files
+ * stay open but are unplugged for good (as a hot-unplugged drm_device). */
+static void dev_remove(struct device *d) {
+  for (struct dfile *f = d->files; f; f = f->next)
+    while (f->watches)
+      watch_remove_notify(f->watches);
+  d->gen++;
+  d->state = DEV_ABSENT;
+}
+
+static int parse_hex(const char *s, uint8_t *out, size_t max, size_t *len) {
+  size_t n = strlen(s);
+  if (n % 2 != 0 || n / 2 > max)
+    return -1;
+  for (size_t i = 0; i < n; i += 2) {
+    char pair[3] = {s[i], s[i + 1], '\0'};
+    char *end;
+    if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]))
+      return -1;
+    out[i / 2] = (uint8_t)strtoul(pair, &end, 16);
+  }
+  *len = n / 2;
+  return 0;
+}
+
+/* Decimal, or hex with 0x: a leading zero is not octal to a human. */
+static int num_base(const char *s) {
+  if (*s == '-' || *s == '+')
+    s++;
+  return (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? 16 : 10;
+}
+
+static bool parse_ulong(const char *s, unsigned long max, unsigned long *out) {
+  if (s == NULL || *s == '\0' || *s == '-')
+    return false;
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, num_base(s));
+  if (errno || *end || v > max)
+    return false;
+  *out = v;
+  return true;
+}
+
+#define REPLY(...) snprintf(reply, rsz, __VA_ARGS__)
+
+/* One command line -> one reply line (without the newline). Returns false
+ * when the reply must wait: wait_watches not yet satisfied, noted in c. */
+static bool ctl_handle(char *line, char *reply, size_t rsz, struct conn *c) {
+  char *argv[8];
+  int argc = 0;
+  char *save = NULL;
+  for (char *t = strtok_r(line, " \t\r", &save); t && argc < 8;
+       t = strtok_r(NULL, " \t\r", &save))
+    argv[argc++] = t;
+  if (argc == 0) {
+    REPLY("err empty command");
+    return true;
+  }
+  const char *cmd = argv[0];
+
+  if (strcmp(cmd, "stats") == 0) {
+    lock();
+    REPLY("ok posted=%llu queued=%llu lost=%llu reads=%llu records_read=%llu "
+          "filtered=%llu",
+          stats.posted, stats.queued, stats.lost, stats.reads,
+          stats.records_read, stats.filtered);
+    unlock();
+    return true;
+  }
+  if (strcmp(cmd, "help") == 0) {
+    REPLY("ok vm_err raw record remove restore state watches wait_watches "
+          "stats");
+    return true;
+  }
+
+  static const struct {
+    const char *name;
+    int min_args, max_args; /* after the node */
+  } cmds[] = {
+      {"vm_err", 2, 3},  {"raw", 1, 1},          {"record", 2, 3},
+      {"remove", 0, 0},  {"restore", 0, 0},      {"state", 1, 1},
+      {"watches", 0, 0}, {"wait_watches", 2, 2},
+  };
+  size_t ci;
+  for (ci = 0; ci < sizeof(cmds) / sizeof(cmds[0]); ci++)
+    if (strcmp(cmd, cmds[ci].name) == 0)
+      break;
+  if (ci == sizeof(cmds) / sizeof(cmds[0])) {
+    REPLY("err unknown command '%s' (try help)", cmd);
+    return true;
+  }
+  if (argc < 2 + cmds[ci].min_args || argc > 2 + cmds[ci].max_args) {
+    REPLY("err wrong number of arguments for %s", cmd);
+    return true;
+  }
+  const char *node = argv[1];
+
+  /* Argument parsing first, without the lock. */
+  unsigned long vm = 0, count = 1, type = 0, subtype = 0, want = 0, tmo = 0;
+  long code = 0;
+  uint8_t bytes[WATCH_QUEUE_MAX_RECORD];
+  size_t nbytes = 0;
+  enum dev_state st = DEV_PRESENT;
+
+  if (strcmp(cmd, "vm_err") == 0) {
+    char *end;
+    errno = 0;
+    code = strtol(argv[3], &end, num_base(argv[3]));
+    if (!parse_ulong(argv[2], UINT32_MAX, &vm) || errno || *end ||
+        code < INT32_MIN || code > INT32_MAX ||
+        (argc == 5 && !parse_ulong(argv[4], 1000000, &count))) {
+      REPLY("err usage: vm_err <node> <vm_id> <error_code> [count]");
+      return true;
+    }
+  } else if (strcmp(cmd, "raw") == 0) {
+    if (parse_hex(argv[2], bytes, sizeof(bytes), &nbytes) || nbytes == 0) {
+      REPLY("err raw wants 1..%d bytes as hex", WATCH_QUEUE_MAX_RECORD);
+      return true;
+    }
+  } else if (strcmp(cmd, "record") == 0) {
+    size_t hdr = sizeof(struct watch_notification);
+    if (!parse_ulong(argv[2], 0xffffff, &type) ||
+        !parse_ulong(argv[3], 0xff, &subtype) ||
+        (argc == 5 && strcmp(argv[4], "-") != 0 &&
+         parse_hex(argv[4], bytes + hdr, sizeof(bytes) - hdr, &nbytes))) {
+      REPLY("err usage: record <node> <type 0..0xffffff> <subtype 0..255> "
+            "[payload hex, at most %zu bytes]",
+            sizeof(bytes) - hdr);
+      return true;
+    }
+    struct watch_notification n = {.type = (uint32_t)type & 0xffffff,
+                                   .subtype = (uint32_t)subtype & 0xff,
+                                   .info = (uint32_t)(hdr + nbytes)};
+    memcpy(bytes, &n, hdr);
+    nbytes += hdr;
+  } else if (strcmp(cmd, "state") == 0) {
+    if (!parse_state(argv[2], &st)) {
+      REPLY("err state must be present, absent or einval");
+      return true;
+    }
+  } else if (strcmp(cmd, "wait_watches") == 0) {
+    if (!parse_ulong(argv[2], UINT32_MAX, &want) ||
+        !parse_ulong(argv[3], 3600000, &tmo)) {
+      REPLY("err usage: wait_watches <node> <n> <timeout_ms>");
+      return true;
+    }
+  }
+
+  lock();
+  struct device *d = dev_for_ctl(node);
+  if (d == NULL) {
+    unlock();
+    REPLY("err unknown device '%s'", node);
+    return true;
+  }
+  struct tally t = {0, 0};
+  if (strcmp(cmd, "vm_err") == 0) {
+    struct drm_xe_watch_notification_vm_err r = {
+        .base = {.type = WATCH_TYPE_DRM_XE_NOTIFY,
+                 .subtype = DRM_XE_WATCH_EVENT_VM_ERR,
+                 .info = (uint32_t)sizeof(r)},
+        .vm_id = (uint32_t)vm,
+        .error_code = (int32_t)code,
+    };
+    for (unsigned long i = 0; i < count; i++)
+      dev_post(d, &r, sizeof(r), STAMP_ID, &t);
+    REPLY("ok %llu %llu", t.queued, t.lost);
+  } else if (strcmp(cmd, "raw") == 0) {
+    dev_post(d, bytes, nbytes, RAW, &t);
+    REPLY("ok %llu %llu", t.queued, t.lost);
+  } else if (strcmp(cmd, "record") == 0) {
+    dev_post(d, bytes, nbytes, STAMP_ID, &t);
+    REPLY("ok %llu %llu", t.queued, t.lost);
+  } else if (strcmp(cmd, "remove") == 0) {
+    dev_remove(d);
+    REPLY("ok");
+  } else if (strcmp(cmd, "restore") == 0) {
+    d->state = DEV_PRESENT;
+    REPLY("ok");
+  } else if (strcmp(cmd, "state") == 0) {
+    d->state = st;
+    REPLY("ok");
+  } else if (strcmp(cmd, "watches") == 0) {
+    REPLY("ok %u", dev_watch_count(d));
+  } else { /* wait_watches: the server loop re-checks every few ms */
+    unsigned int n = dev_watch_count(d);
+    if (n >= want) {
+      REPLY("ok %u", n);
+    } else if (tmo == 0) {
+      REPLY("err timeout (%u of %lu watches)", n, want);
+    } else {
+      c->waiting = true;
+      c->wdev = d;
+      c->want = want;
+      c->deadline = now_ms() + (long long)tmo;
+      unlock();
+      return false;
+    }
+  }
+  if (strcmp(cmd, "vm_err") == 0 || strcmp(cmd, "raw") == 0 ||
+      strcmp(cmd, "record") == 0 || strcmp(cmd, "remove") == 0)
+    dbg("ctl %s %s -> %s", cmd, d->path, reply);
+  unlock();
+  return true;
+}
+
+static void conn_close(struct conn *c) {
+  real.close(c->fd);
+  c->fd = -1;
+}
+
+/* Replies are short and clients wait for them: a client that does not
+ * read its socket loses the connection rather than stalling the server. */
+static bool conn_reply(struct conn *c, const char *reply) {
+  char line[600];
+  int n = snprintf(line, sizeof(line), "%s\n", reply);
+  if (n < 0 || (size_t)n >= sizeof(line))
+    n = snprintf(line, sizeof(line), "err reply too long\n");
+  ssize_t w = send(c->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (w != n) {
+    conn_close(c);
+    return false;
+  }
+  return true;
+}
+
+/* Handle the complete lines buffered for c, unless a wait holds them. */
+static void conn_process(struct conn *c) {
+  char reply[512];
+  char *nl;
+  while (c->fd >= 0 && !c->waiting &&
+         (nl = memchr(c->buf, '\n', c->len)) != NULL) {
+    *nl = '\0';
+    bool done = true;
+    if (c->overlong)
+      snprintf(reply, sizeof(reply), "err line too long");
+    else
+      done = ctl_handle(c->buf, reply, sizeof(reply), c);
+    c->overlong = false;
+    c->len -= (size_t)(nl + 1 - c->buf);
+    memmove(c->buf, nl + 1, c->len);
+    if (done && !conn_reply(c, reply))
+      return;
+  }
+  if (c->fd >= 0 && !c->waiting && c->len == sizeof(c->buf)) {
+    c->overlong = true; /* drop until the next newline */
+    c->len = 0;
+  }
+}
+
+static void conn_input(struct conn *c) {
+  ssize_t n =
+      recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return;
+  if (n <= 0) {
+    /* A last line without its newline still counts. */
+    if (c->len > 0 && c->len < sizeof(c->buf) && !c->overlong) {
+      c->buf[c->len++] = '\n';
+      conn_process(c);
+    }
+    if (c->fd >= 0 && !c->waiting)
+      conn_close(c);
+    return;
+  }
+  c->len += (size_t)n;
+  conn_process(c);
+}
+
+static void conn_check_wait(struct conn *c, long long now) {
+  lock();
+  unsigned int n = dev_watch_count(c->wdev);
+  unlock();
+  char reply[128];
+  if (n >= c->want)
+    snprintf(reply, sizeof(reply), "ok %u", n);
+  else if (now >= c->deadline)
+    snprintf(reply, sizeof(reply), "err timeout (%u of %lu watches)", n,
+             c->want);
+  else
+    return;
+  c->waiting = false;
+  if (conn_reply(c, reply))
+    conn_process(c);
+}
+
+/* Our private fds live in the upper half of the fd range: programs use
+ * fixed low numbers (a shell's "exec 3<", socket activation's fd 3) and
+ * would dup2() over a socket of ours sitting there. */
+static int fd_move_high(int fd) {
+  struct rlimit rl;
+  if (fd < 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 128)
+    return fd;
+  rlim_t lim = rl.rlim_cur > 65536 ? 65536 : rl.rlim_cur;
+  int high = real.fcntl(fd, F_DUPFD_CLOEXEC, (int)(lim / 2));
+  if (high < 0)
+    return fd;
+  real.close(fd);
+  return high;
+}
+
+static void ctl_accept(void) {
+  int fd = fd_move_high(accept4(ctl.listen_fd, NULL, NULL, SOCK_CLOEXEC));
+  if (fd < 0)
+    return; /* another process took it, or out of fds */
+  for (int i = 0; i < MAX_CONNS; i++) {
+    struct conn *c = &ctl.conns[i];
+    if (c->fd < 0) {
+      c->fd = fd;
+      c->len = 0;
+      c->overlong = c->waiting = false;
+      return;
+    }
+  }
+  static const char busy[] = "err too many connections\n";
+  (void)send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  real.close(fd);
+}
+
+static void *ctl_main(void *arg) {
+  (void)arg;
+  pid_t me = getpid();
+  sem_post(&ctl.started);
+  for (;;) {
+    struct pollfd pfd[1 + MAX_CONNS];
+    struct conn *who[1 + MAX_CONNS];
+    nfds_t n = 0;
+    int timeout = 250;
+
+    pid_t owner = __atomic_load_n(ctl.owner, __ATOMIC_SEQ_CST);
+    if (owner != me && (owner <= 0 || !pid_alive(owner)))
+      __atomic_compare_exchange_n(ctl.owner, &owner, me, false,
+                                  __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(ctl.owner, __ATOMIC_SEQ_CST) == me) {
+      pfd[n] = (struct pollfd){.fd = ctl.listen_fd, .events = POLLIN};
+      who[n++] = NULL;
+    } else {
+      timeout = 50; /* look again whether the owner still lives */
+    }
+    for (int i = 0; i < MAX_CONNS; i++) {
+      struct conn *c = &ctl.conns[i];
+      if (c->fd < 0)
+        continue;
+      if (c->waiting) {
+        timeout = 2;
+        continue;
+      }
+      pfd[n] = (struct pollfd){.fd = c->fd, .events = POLLIN};
+      who[n++] = c;
+    }
+    if (poll(pfd, n, timeout) < 0)
+      continue;
+    for (nfds_t i = 0; i < n; i++) {
+      if (!pfd[i].revents)
+        continue;
+      if (who[i] == NULL) {
+        /* Ownership may have moved while we slept in poll(): a child that
+         * just claimed the socket is already connecting to itself. */
+        if (__atomic_load_n(ctl.owner, __ATOMIC_SEQ_CST) == me)
+          ctl_accept();
+      } else if (who[i]->fd >= 0)
+        conn_input(who[i]);
+    }
+    long long now = now_ms();
+    for (int i = 0; i < MAX_CONNS; i++)
+      if (ctl.conns[i].fd >= 0 && ctl.conns[i].waiting)
+        conn_check_wait(&ctl.conns[i], now);
+  }
+  return NULL;
+}
+
+/* Called whenever this process fakes something: make sure it answers the
+ * control socket. Returns once the thread runs, so that a fork() right
+ * after us cannot catch it half-started. */
+static void ctl_claim(void) {
+  if (ctl.listen_fd < 0)
+    return;
+  pid_t me = getpid();
+  if (__atomic_load_n(&ctl.server_pid, __ATOMIC_SEQ_CST) == me)
+    return;
+  int saved = errno;
+  pthread_mutex_lock(&ctl_mutex);
+  if (ctl.server_pid != me) {
+    __atomic_store_n(ctl.owner, me, __ATOMIC_SEQ_CST);
+    sem_init(&ctl.started, 0, 0);
+    if (start_thread(ctl_main, NULL)) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_sec += 5;
+      while (sem_timedwait(&ctl.started, &ts) != 0 && errno == EINTR)
+        ;
+      __atomic_store_n(&ctl.server_pid, me, __ATOMIC_SEQ_CST);
+      dbg("control socket served by pid %d", (int)me);
+    }
+  }
+  pthread_mutex_unlock(&ctl_mutex);
+  errno = saved;
+}
+
+static int ctl_bind(const struct sockaddr_un *sa) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return -1;
+  if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 &&
+      listen(fd, 16) == 0)
+    return fd;
+  int e = errno;
+  real.close(fd);
+  errno = e;
+  return -1;
+}
+
+static void ctl_setup(const char *path) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof(sa.sun_path)) {
+    dbg("XE_FAKE_CTL %s: path too long, no control socket", path);
+    return;
+  }
+  strcpy(sa.sun_path, path);
+  int fd = ctl_bind(&sa);
+  if (fd < 0 && errno == EADDRINUSE) {
+    /* Somebody serves it (e.g. our parent, when LD_PRELOAD leaked into a
+     * child), or it is stale from a dead run: only the latter is ours.
+     * Non-blocking, so that a full backlog cannot hang us. */
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    bool stale = probe >= 0 &&
+                 connect(probe, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
+                 errno == ECONNREFUSED;
+    if (probe >= 0)
+      real.close(probe);
+    if (stale && unlink(path) == 0)
+      fd = ctl_bind(&sa);
+  }
+  if (fd < 0) {
+    dbg("XE_FAKE_CTL %s: %s, running without control", path, strerror(errno));
+    return;
+  }
+  ctl.owner = mmap(NULL, sizeof(*ctl.owner), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (ctl.owner == MAP_FAILED) {
+    real.close(fd);
+    return;
+  }
+  for (int i = 0; i < MAX_CONNS; i++)
+    ctl.conns[i].fd = -1;
+  ctl.listen_fd = fd_move_high(fd);
+  dbg("control socket %s", path);
+}
+
+/* ---- fork safety ------------------------------------------------------- */
+
+static void atfork_prepare(void) {
+  pthread_mutex_lock(&ctl_mutex);
+  lock();
+}
+
+static void atfork_parent(void) {
+  unlock();
+  pthread_mutex_unlock(&ctl_mutex);
+}
+
+static void atfork_child(void) {
+  /* The forking thread held both locks across fork(), so the child's state
+   * is consistent. Our thread did not come along; its connections belong
+   * to the parent (the child's copies would keep clients from seeing EOF). */
+  unlock();
+  pthread_mutex_unlock(&ctl_mutex);
+  for (int i = 0; i < MAX_CONNS; i++) {
+    if (ctl.conns[i].fd >= 0)
+      real.close(ctl.conns[i].fd);
+    ctl.conns[i].fd = -1;
+  }
+}
+
+/* ---- environment ------------------------------------------------------- */
+
+/* Take our own entry out of LD_PRELOAD, keeping the others (libasan must
+ * stay first), so that what collectd spawns (exec plugin scripts) runs on
+ * the real kernel. The dynamic loader has read the variable already. */
+static void scrub_ld_preload(void) {
+  const char *v = getenv("LD_PRELOAD");
+  Dl_info info;
+  if (v == NULL || !dladdr((void *)scrub_ld_preload, &info) ||
+      info.dli_fname == NULL)
+    return;
+  char self[PATH_MAX];
+  if (realpath(info.dli_fname, self) == NULL)
+    snprintf(self, sizeof(self), "%s", info.dli_fname);
+  char *copy = strdup(v);
+  char *out = calloc(1, strlen(v) + 1);
+  if (copy == NULL || out == NULL) {
+    free(copy);
+    free(out);
+    return;
+  }
+  char *save = NULL;
+  bool removed = false;
+  for (char *t = strtok_r(copy, ": \t", &save); t;
+       t = strtok_r(NULL, ": \t", &save)) {
+    char rp[PATH_MAX];
+    bool mine = strcmp(t, info.dli_fname) == 0 ||
+                (realpath(t, rp) && strcmp(rp, self) == 0) ||
+                (!strchr(t, '/') && strcmp(t, base_name(self)) == 0);
+    if (mine) {
+      removed = true;
+      continue;
+    }
+    if (*out)
+      strcat(out, ":");
+    strcat(out, t);
+  }
+  if (removed) {
+    if (*out)
+      setenv("LD_PRELOAD", out, 1);
+    else
+      unsetenv("LD_PRELOAD");
+  }
+  free(copy);
+  free(out);
+}
+
+static bool env_on(const char *name, bool dflt) {
+  const char *v = getenv(name);
+  if (v == NULL || *v == '\0')
+    return dflt;
+  return strcmp(v, "0") != 0 && strcasecmp(v, "no") != 0 &&
+         strcasecmp(v, "false") != 0;
+}
+
+__attribute__((constructor)) static void xe_fake_init(void) {
+  need_real();
+  int saved = errno;
+  cfg.debug = env_on("XE_FAKE_DEBUG", false);
+  cfg.emulate_wq = env_on("XE_FAKE_WATCH_QUEUE", true);
+  cfg.pages_soft = env_on("XE_FAKE_PIPE_USER_PAGES_SOFT", false);
+  dbg("pid %d, watch queue %s", (int)getpid(),
+      cfg.emulate_wq ? "emulated" : "passed to the kernel");
+  const char *table = getenv("XE_FAKE_DEVICES");
+  if (table && *table)
+    load_devices(table);
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+  scrub_ld_preload();
+  const char *sock = getenv("XE_FAKE_CTL");
+  if (sock && *sock)
+    ctl_setup(sock);
+  errno = saved;
+}
+
+/* Lets a test tell that it runs under the fake, and find the library. */
+XF_EXPORT int xe_fake_present(void);
+XF_EXPORT int xe_fake_present(void) { return 1; }
+
+/* ---- DRM files --------------------------------------------------------- */
+
+static int fake_open(int dirfd, const char *path, int flags) {
+  if (devices == NULL)
+    return NOT_OURS;
+  int saved = errno;
+  lock();
+  struct device *d = dev_for_open(dirfd, path);
+  if (d == NULL) {
+    unlock();
+    errno = saved;
+    return NOT_OURS;
+  }
+  int err = 0, fd = -1;
+  if (d->state == DEV_ABSENT) {
+    err = ENOENT;
+  } else if (flags & O_DIRECTORY) {
+    err = ENOTDIR;
+  } else {
+    /* An eventfd that is never signalled: poll() never reports it readable
+     * and read() waits, as for a DRM file without pending events. */
+    fd = eventfd(0, ((flags & O_CLOEXEC) ? EFD_CLOEXEC : 0) |
+                        ((flags & O_NONBLOCK) ? EFD_NONBLOCK : 0));
+    struct dfile *f = fd >= 0 ? calloc(1, sizeof(*f)) : NULL;
+    if (f == NULL) {
+      err = fd < 0 ? errno : ENOMEM;
+      if (fd >= 0)
+        real.close(fd);
+      fd = -1;
+    } else {
+      f->dev = d;
+      f->gen = d->gen;
+      f->accmode = flags & O_ACCMODE;
+      if (!fd_attach(fd, FD_DRM, f)) {
+        free(f);
+        real.close(fd);
+        fd = -1;
+        err = EMFILE;
+      } else {
+        f->next = d->files;
+        d->files = f;
+      }
+    }
+  }
+  dbg("open %s -> %d%s%s", d->path, fd, err ? " " : "",
+      err ? strerrorname_np(err) : "");
+  unlock();
+  ctl_claim(); /* even a refused open means the process uses the fake */
+  if (fd < 0) {
+    errno = err;
+    return -1;
+  }
+  errno = saved;
+  return fd;
+}
+
+static bool dfile_unplugged(const struct dfile *f) {
+  return f->gen != f->dev->gen;
+}
+
+/* drm_copy_field(): copy at most *len bytes, no NUL, and always report the
+ * full length so that callers can size their buffers. */
+static void copy_field(char *ubuf, __kernel_size_t *ulen, const char *value) {
+  size_t full = strlen(value);
+  size_t n = full < *ulen ? full : *ulen;
+  if (n && ubuf)
+    memcpy(ubuf, value, n);
+  *ulen = full;
+}
+
+static int drm_version_ioctl(const struct dfile *f, struct drm_version *v) {
+  const char *name = f->dev->driver, *desc = name;
+  int major = 1, minor = 0;
+  if (strcmp(name, "xe") == 0) {
+    minor = 1;
+    desc = "Intel Xe2 Graphics";
+  } else if (strcmp(name, "i915") == 0) {
+    minor = 6;
+    desc = "Intel Graphics";
+  }
+  v->version_major = major;
+  v->version_minor = minor;
+  v->version_patchlevel = 0;
+  copy_field(v->name, &v->name_len, name);
+  copy_field(v->date, &v->date_len, "0"); /* drivers lost their date in 6.14 */
+  copy_field(v->desc, &v->desc_len, desc);
+  return 0;
+}
+
+static int watch_ioctl(struct dfile *f, const struct drm_xe_watch_queue *a) {
+  if (a->flags || a->pad || a->watch_id > DRM_XE_WATCH_ID_MAX)
+    return -EINVAL;
+  struct npipe *np = NULL;
+  struct fd_ent *e = a->fd <= INT_MAX ? fd_get((int)a->fd) : NULL;
+  if (e && (e->kind == FD_NP_READ || e->kind == FD_NP_WRITE)) {
+    np = e->obj;
+  } else {
+    /* Not a notification pipe: a plain pipe is EINVAL, anything else
+     * (including no fd at all) EBADF. */
+    struct stat st;
+    if (a->fd <= INT_MAX && fstat((int)a->fd, &st) == 0 && S_ISFIFO(st.st_mode))
+      return -EINVAL;
+    return -EBADF;
+  }
+  for (struct watch *w = f->watches; w; w = w->file_next)
+    if (w->pipe == np)
+      return -EBUSY;
+  struct watch *w = calloc(1, sizeof(*w));
+  if (w == NULL)
+    return -ENOMEM;
+  w->file = f;
+  w->pipe = np;
+  w->id = a->watch_id;
+  w->file_next = f->watches;
+  f->watches = w;
+  w->pipe_next = np->watches;
+  np->watches = w;
+  dbg("watch %u: %s -> pipe fd %u", w->id, f->dev->path, a->fd);
+  return 0;
+}
+
+/* drm_ioctl(): unplugged first, then the 'd' type, then the table by nr;
+ * the argument is copied in and out by the sizes the command encodes. */
+static int drm_ioctl(struct dfile *f, unsigned int cmd, void *arg) {
+  if (dfile_unplugged(f))
+    return -ENODEV;
+  if (_IOC_TYPE(cmd) != DRM_IOCTL_BASE)
+    return -ENOTTY;
+  unsigned int nr = _IOC_NR(cmd);
+  bool is_version = nr == _IOC_NR(DRM_IOCTL_VERSION);
+  bool is_watch = nr == _IOC_NR(DRM_IOCTL_XE_WATCH_QUEUE) &&
+                  f->dev->state != DEV_EINVAL &&
+                  strcmp(f->dev->driver, "xe") == 0;
+  if (!is_version && !is_watch)
+    return -EINVAL; /* no such ioctl in this driver */
+
+  union {
+    struct drm_version v;
+    struct drm_xe_watch_queue w;
+    uint8_t raw[256];
+  } k;
+  size_t in = (cmd & IOC_IN) ? _IOC_SIZE(cmd) : 0;
+  size_t out = (cmd & IOC_OUT) ? _IOC_SIZE(cmd) : 0;
+  if (in > sizeof(k))
+    in = sizeof(k);
+  if (out > sizeof(k))
+    out = sizeof(k);
+  if ((in || out) && arg == NULL)
+    return -EFAULT;
+  memset(&k, 0, sizeof(k));
+  if (in)
+    memcpy(&k, arg, in);
+  int r = is_version ? drm_version_ioctl(f, &k.v) : watch_ioctl(f, &k.w);
+  if (r == 0 && out)
+    memcpy(arg, &k, out);
+  return r;
+}
+
+/* ---- notification pipe ioctls and reads -------------------------------- */
+
+static int np_set_size(struct npipe *np, unsigned int nr_notes) {
+  if (np->sized)
+    return -EBUSY;
+  if (nr_notes < 1 || nr_notes > WATCH_QUEUE_MAX_NOTES)
+    return -EINVAL;
+  unsigned int pages = (nr_notes + NOTES_PER_PAGE - 1) / NOTES_PER_PAGE;
+  /* Over pipe-user-pages-soft the pipe was made with PIPE_MIN_DEF_BUFFERS
+   * pages, and only growing past that is refused. */
+  if (cfg.pages_soft && pages > PIPE_MIN_DEF_BUFFERS)
+    return -EPERM;
+  struct slot *ring = calloc(pages * NOTES_PER_PAGE, sizeof(*ring));
+  if (ring == NULL)
+    return -ENOMEM;
+  np->ring = ring;
+  np->cap = pages * NOTES_PER_PAGE;
+  np->sized = true;
+  dbg("notification pipe sized to %u notes", np->cap);
+  return 0;
+}
+
+static int np_set_filter(struct npipe *np,
+                         const struct watch_notification_filter *uf) {
+  if (uf == NULL) { /* removes the filter */
+    np->has_filter = false;
+    np->nfilters = 0;
+    return 0;
+  }
+  if (uf->nr_filters == 0 || uf->nr_filters > WATCH_QUEUE_MAX_FILTERS ||
+      uf->__reserved != 0)
+    return -EINVAL;
+  struct filter kept[WATCH_QUEUE_MAX_FILTERS] = {{0}};
+  unsigned int n = 0;
+  for (unsigned int i = 0; i < uf->nr_filters; i++) {
+    const struct watch_notification_type_filter *tf = &uf->filters[i];
+    if ((tf->info_filter & ~tf->info_mask) ||
+        (tf->info_mask & WATCH_INFO_LENGTH))
+      return -EINVAL;
+    /* Types the kernel does not know are dropped without a word. */
+    if (tf->type > WATCH_TYPE_DRM_XE_NOTIFY)
+      continue;
+    kept[n].type = tf->type;
+    kept[n].info_filter = tf->info_filter;
+    kept[n].info_mask = tf->info_mask;
+    kept[n].subtype_filter0 = tf->subtype_filter[0];
+    n++;
+  }
+  memcpy(np->filters, kept, n * sizeof(kept[0]));
+  np->nfilters = n;
+  np->has_filter = true;
+  return 0;
+}
+
+static unsigned int np_bytes(const struct npipe *np) {
+  unsigned int b = 0;
+  for (unsigned int i = 0; i < np->count; i++)
+    b += np->ring[(np->head + i) % np->cap].len;
+  return b;
+}
+
+/* pipe_read() for a notification pipe, entered and left with the lock held.
+ * Whole records only; the loss record goes out at the top of the loop, i.e.
+ * after its flagged record only if more records follow in the same call,
+ * else on the next read(). */
+static ssize_t np_read(int fd, struct npipe *np, uint8_t *buf, size_t count) {
+  if (count == 0)
+    return 0;
+  size_t ret = 0;
+  unsigned int nrec = 0;
+  int err = 0;
+  for (;;) {
+    if (np->note_loss) {
+      if (count - ret < sizeof(struct watch_notification)) {
+        if (ret == 0)
+          err = ENOBUFS;
+        break;
+      }
+      struct watch_notification n = {
+          .type = WATCH_TYPE_META,
+          .subtype = WATCH_META_LOSS_NOTIFICATION,
+          .info = (uint32_t)sizeof(n),
+      };
+      memcpy(buf + ret, &n, sizeof(n));
+      ret += sizeof(n);
+      nrec++;
+      np->note_loss = false;
+    }
+    if (np->count > 0) {
+      struct slot *s = &np->ring[np->head];
+      if (s->len > count - ret) {
+        if (ret == 0)
+          err = ENOBUFS;
+        break;
+      }
+      memcpy(buf + ret, s->data, s->len);
+      ret += s->len;
+      nrec++;
+      if (s->loss)
+        np->note_loss = true;
+      np->head = (np->head + 1) % np->cap;
+      np->count--;
+      if (ret == count)
+        break;
+      if (np->count > 0)
+        continue;
+    }
+    if (np->wrefs == 0 || ret > 0)
+      break; /* EOF, or what we have */
+    int fl = real.fcntl(fd, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK)) {
+      err = EAGAIN;
+      break;
+    }
+    /* Block on the real fd (a token arrives with the next record) without
+     * holding the lock; the fd may be closed meanwhile. */
+    np_sync_tokens(np);
+    unlock();
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int pr = poll(&p, 1, -1);
+    int perr = errno;
+    lock();
+    struct fd_ent *e = fd_get(fd);
+    if (e == NULL || e->kind != FD_NP_READ || e->obj != np) {
+      err = EBADF;
+      np = NULL;
+      break;
+    }
+    if (pr < 0) {
+      err = perr;
+      break;
+    }
+    if (!(p.revents & POLLIN) && np->count == 0 && !np->note_loss)
+      break; /* the real pipe lost its writers behind our back: EOF */
+  }
+  if (np)
+    np_sync_tokens(np);
+  if (ret > 0) {
+    stats.reads++;
+    stats.records_read += nrec;
+    return (ssize_t)ret;
+  }
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- interposed entry points ------------------------------------------- */
+
+static int open_mode(int flags, va_list ap) {
+  return __OPEN_NEEDS_MODE(flags) ? va_arg(ap, int) : 0;
+}
+
+XF_EXPORT int open(const char *path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  int mode = open_mode(flags, ap);
+  va_end(ap);
+  need_real();
+  int r = fake_open(AT_FDCWD, path, flags);
+  return r != NOT_OURS ? r : real.open(path, flags, mode);
+}
+
+XF_EXPORT int open64(const char *path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  int mode = open_mode(flags, ap);
+  va_end(ap);
+  need_real();
+  int r = fake_open(AT_FDCWD, path, flags);
+  return r != NOT_OURS ? r : real.open64(path, flags, mode);
+}
+
+XF_EXPORT int openat(int dirfd, const char *path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  int mode = open_mode(flags, ap);
+  va_end(ap);
+  need_real();
+  int r = fake_open(dirfd, path, flags);
+  return r != NOT_OURS ? r : real.openat(dirfd, path, flags, mode);
+}
+
+XF_EXPORT int openat64(int dirfd, const char *path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  int mode = open_mode(flags, ap);
+  va_end(ap);
+  need_real();
+  int r = fake_open(dirfd, path, flags);
+  return r != NOT_OURS ? r : real.openat64(dirfd, path, flags, mode);
+}
+
+/* The _FORTIFY_SOURCE entry points: glibc's check, then the plain path
+ * (which for a real file ends in the same system call). */
+static int fortify_open(int dirfd, const char *path, int flags, bool at64) {
+  need_real();
+  if (__OPEN_NEEDS_MODE(flags)) {
+    say("invalid open call: O_CREAT or O_TMPFILE without mode");
+    abort();
+  }
+  int r = fake_open(dirfd, path, flags);
+  if (r != NOT_OURS)
+    return r;
+  return at64 ? real.openat64(dirfd, path, flags)
+              : real.openat(dirfd, path, flags);
+}
+
+XF_EXPORT int __open_2(const char *path, int flags) {
+  return fortify_open(AT_FDCWD, path, flags, false);
+}
+
+XF_EXPORT int __open64_2(const char *path, int flags) {
+  return fortify_open(AT_FDCWD, path, flags, true);
+}
+
+XF_EXPORT int __openat_2(int dirfd, const char *path, int flags) {
+  return fortify_open(dirfd, path, flags, false);
+}
+
+XF_EXPORT int __openat64_2(int dirfd, const char *path, int flags) {
+  return fortify_open(dirfd, path, flags, true);
+}
+
+XF_EXPORT int close(int fd) {
+  need_real();
+  lock();
+  if (fd_get(fd) == NULL) {
+    unlock();
+    return real.close(fd);
+  }
+  /* Close and forget under the lock, so the number cannot be reused and
+   * tracked by another thread in between. */
+  int saved = errno;
+  int r = real.close(fd);
+  int e = errno;
+  fd_drop(fd);
+  unlock();
+  errno = r < 0 ? e : saved;
+  return r;
+}
+
+XF_EXPORT int close_range(unsigned int first, unsigned int last, int flags) {
+  need_real();
+  if (real.close_range == NULL) {
+    errno = ENOSYS;
+    return -1;
+  }
+  lock();
+  int r = real.close_range(first, last, flags);
+  int saved = errno;
+  if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+    for (long fd = first; fd <= (long)last && fd < fdtab_len; fd++)
+      fd_drop((int)fd);
+  unlock();
+  errno = saved;
+  return r;
+}
+
+XF_EXPORT void closefrom(int lowfd) {
+  need_real();
+  if (real.closefrom == NULL)
+    return;
+  lock();
+  int saved = errno;
+  real.closefrom(lowfd);
+  for (int fd = lowfd < 0 ? 0 : lowfd; fd < fdtab_len; fd++)
+    fd_drop(fd);
+  errno = saved;
+  unlock();
+}
+
+static ssize_t xf_read(int fd, void *buf, size_t count) {
+  need_real();
+  lock();
+  struct fd_ent *e = fd_get(fd);
+  if (e == NULL || e->kind == FD_NP_WRITE) { /* write end: EBADF, real */
+    unlock();
+    return real.read(fd, buf, count);
+  }
+  if (e->kind == FD_DRM) {
+    const struct dfile *f = e->obj;
+    bool wronly = f->accmode == O_WRONLY;
+    unlock();
+    if (wronly) {
+      errno = EBADF;
+      return -1;
+    }
+    if (count == 0)
+      return 0;
+    /* drm_read() with no events: wait, or EAGAIN if non-blocking; the
+     * eventfd is never signalled, so it does just that. */
+    uint64_t v;
+    ssize_t r = real.read(fd, &v, sizeof(v));
+    return r > 0 ? 0 : r;
+  }
+  int saved = errno;
+  ssize_t r = np_read(fd, e->obj, buf, count);
+  int err = errno;
+  unlock();
+  errno = r < 0 ? err : saved;
+  return r;
+}
+
+XF_EXPORT ssize_t read(int fd, void *buf, size_t count) {
+  return xf_read(fd, buf, count);
+}
+
+XF_EXPORT ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen) {
+  if (nbytes > buflen)
+    __chk_fail();
+  return xf_read(fd, buf, nbytes);
+}
+
+XF_EXPORT ssize_t write(int fd, const void *buf, size_t count) {
+  need_real();
+  lock();
+  struct fd_ent *e = fd_get(fd);
+  if (e == NULL || e->kind == FD_NP_READ) { /* read end: EBADF, real */
+    unlock();
+    return real.write(fd, buf, count);
+  }
+  int err;
+  bool sigpipe = false;
+  if (e->kind == FD_DRM) {
+    /* No .write in DRM's file operations. */
+    err = ((struct dfile *)e->obj)->accmode == O_RDONLY ? EBADF : EINVAL;
+  } else if (count == 0) {
+    unlock();
+    return 0; /* pipe_write(): a null write succeeds */
+  } else if (((struct npipe *)e->obj)->rrefs == 0) {
+    err = EPIPE;
+    sigpipe = true;
+  } else {
+    err = EXDEV; /* pipe_has_watch_queue() */
+  }
+  unlock();
+  if (sigpipe)
+    raise(SIGPIPE);
+  errno = err;
+  return -1;
+}
+
+XF_EXPORT int ioctl(int fd, unsigned long request, ...) {
+  va_list ap;
+  va_start(ap, request);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  need_real();
+  unsigned int cmd = (unsigned int)request;
+  /* Generic VFS ioctls act on the real file (O_NONBLOCK, FD_CLOEXEC). */
+  if (cmd == FIOCLEX || cmd == FIONCLEX || cmd == FIONBIO || cmd == FIOASYNC)
+    return real.ioctl(fd, request, arg);
+
+  int saved = errno;
+  lock();
+  struct fd_ent *e = fd_get(fd);
+  int r;
+  if (e == NULL) {
+    unlock();
+    if (cfg.emulate_wq && (cmd == IOC_WATCH_QUEUE_SET_SIZE ||
+                           cmd == IOC_WATCH_QUEUE_SET_FILTER)) {
+      /* A plain pipe has no watch queue: ENODEV (not ENOTTY, as a kernel
+       * without CONFIG_WATCH_QUEUE would say). */
+      struct stat st;
+      if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
+        errno = ENODEV;
+        return -1;
+      }
+      errno = saved;
+    }
+    return real.ioctl(fd, request, arg);
+  }
+  if (e->kind == FD_DRM) {
+    r = drm_ioctl(e->obj, cmd, arg);
+  } else {
+    struct npipe *np = e->obj;
+    switch (cmd) {
+    case FIONREAD:
+      if (arg == NULL) {
+        r = -EFAULT;
+      } else {
+        int bytes = (int)np_bytes(np);
+        memcpy(arg, &bytes, sizeof(bytes));
+        r = 0;
+      }
+      break;
+    case IOC_WATCH_QUEUE_SET_SIZE:
+      r = np_set_size(np, (unsigned int)(uintptr_t)arg);
+      break;
+    case IOC_WATCH_QUEUE_SET_FILTER:
+      r = np_set_filter(np, arg);
+      break;
+    default:
+      unlock();
+      return real.ioctl(fd, request, arg); /* ENOTTY from the real pipe */
+    }
+  }
+  unlock();
+  if (r < 0) {
+    errno = -r;
+    return -1;
+  }
+  errno = saved;
+  return r;
+}
+
+XF_EXPORT int pipe2(int fds[2], int flags) {
+  need_real();
+  if (!(flags & O_NOTIFICATION_PIPE) || !cfg.emulate_wq)
+    return real.pipe2(fds, flags); /* ENOPKG here, as the kernel says */
+  if (flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT | O_NOTIFICATION_PIPE)) {
+    errno = EINVAL;
+    return -1;
+  }
+  int saved = errno;
+  int pfd[2];
+  if (real.pipe2(pfd, flags & ~O_NOTIFICATION_PIPE) < 0)
+    return -1;
+  struct npipe *np = calloc(1, sizeof(*np));
+  lock();
+  /* Reserve first: then neither attach can fail half-way. */
+  bool ok = np != NULL && fd_reserve(pfd[0] > pfd[1] ? pfd[0] : pfd[1]);
+  if (ok) {
+    np->rfd = np->wfd = -1;
+    np->packet = (flags & O_DIRECT) != 0;
+    fd_attach(pfd[0], FD_NP_READ, np);
+    fd_attach(pfd[1], FD_NP_WRITE, np);
+  }
+  unlock();
+  if (!ok) {
+    free(np);
+    real.close(pfd[0]);
+    real.close(pfd[1]);
+    errno = ENOMEM;
+    return -1;
+  }
+  dbg("notification pipe %d/%d", pfd[0], pfd[1]);
+  fds[0] = pfd[0];
+  fds[1] = pfd[1];
+  ctl_claim();
+  errno = saved;
+  return 0;
+}
+
+/* dup2/dup3/F_DUPFD: the new fd shares the open file, like the kernel's. */
+static void dup_track(int oldfd, int newfd) {
+  struct fd_ent *e = fd_get(oldfd);
+  if (e == NULL) {
+    fd_drop(newfd); /* whatever it was, it is not ours any more */
+    return;
+  }
+  struct fd_ent copy = *e;
+  if (!fd_attach(newfd, copy.kind, copy.obj))
+    say("out of memory tracking fd %d", newfd);
+}
+
+XF_EXPORT int dup(int oldfd) {
+  need_real();
+  lock();
+  int saved = errno;
+  int r = real.dup(oldfd);
+  int e = errno;
+  if (r >= 0)
+    dup_track(oldfd, r);
+  unlock();
+  errno = r < 0 ? e : saved;
+  return r;
+}
+
+XF_EXPORT int dup2(int oldfd, int newfd) {
+  need_real();
+  lock();
+  int saved = errno;
+  int r = real.dup2(oldfd, newfd);
+  int e = errno;
+  if (r >= 0 && oldfd != newfd)
+    dup_track(oldfd, r);
+  unlock();
+  errno = r < 0 ? e : saved;
+  return r;
+}
+
+XF_EXPORT int dup3(int oldfd, int newfd, int flags) {
+  need_real();
+  lock();
+  int saved = errno;
+  int r = real.dup3(oldfd, newfd, flags);
+  int e = errno;
+  if (r >= 0)
+    dup_track(oldfd, r);
+  unlock();
+  errno = r < 0 ? e : saved;
+  return r;
+}
+
+/* glibc itself fetches fcntl's optional argument as one pointer-sized
+ * value, whatever cmd is; passing it on unchanged is what libc does. */
+static int do_fcntl(fcntl_fn fn, int fd, int cmd, void *arg) {
+  if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
+    lock();
+    int saved = errno;
+    int r = fn(fd, cmd, arg);
+    int e = errno;
+    if (r >= 0)
+      dup_track(fd, r);
+    unlock();
+    errno = r < 0 ? e : saved;
+    return r;
+  }
+  if (cmd == F_SETPIPE_SZ) {
+    lock();
+    struct fd_ent *e = fd_get(fd);
+    bool np = e && (e->kind == FD_NP_READ || e->kind == FD_NP_WRITE);
+    unlock();
+    if (np) { /* pipe_set_size(): a watch queue's ring is fixed */
+      errno = EBUSY;
+      return -1;
+    }
+  }
+  return fn(fd, cmd, arg);
+}
+
+XF_EXPORT int fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  need_real();
+  return do_fcntl(real.fcntl, fd, cmd, arg);
+}
+
+XF_EXPORT int fcntl64(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  need_real();
+  return do_fcntl(real.fcntl64, fd, cmd, arg);
+}
