@@ -4,7 +4,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 [ -x configure ] && [ configure -nt configure.ac ] && [ Makefile.in -nt Makefile.am ] ||
-	autoreconf -fi >/dev/null
+	{ autoreconf -fi >/dev/null 2>&1 || autoreconf -fi; }
 mkdir -p _build
 cd _build
 [ -f Makefile ] && [ Makefile -nt ../configure ] ||

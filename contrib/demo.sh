@@ -52,6 +52,7 @@ CONF
 LD_PRELOAD=$b/tests/fake/.libs/libxefake.so "$collectd" -f -C "$d/collectd.conf" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$d"' EXIT
+for _ in $(seq 100); do [ -S "$XE_FAKE_CTL" ] && break; sleep 0.1; done
 "$inject" wait-watches /dev/dri/renderD128 1 --timeout-ms 10000 >/dev/null
 "$inject" wait-watches /dev/dri/renderD129 1 --timeout-ms 10000 >/dev/null
 
