@@ -33,10 +33,12 @@ LoadPlugin logfile
   Timestamp true
   PrintSeverity true
 </Plugin>
-# Values, as any write plugin sees them (InfluxDB via network, etc.).
-LoadPlugin write_log
-<Plugin write_log>
-  Format "Graphite"
+# Values, as every write plugin (network to InfluxDB, write_http...) gets
+# them: csv prints them to the terminal as PUTVAL lines.
+LoadPlugin csv
+<Plugin csv>
+  DataDir "stdout"
+  StoreRates false
 </Plugin>
 PluginDir "$b/.libs"
 LoadPlugin xe_watch
