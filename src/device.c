@@ -123,8 +123,7 @@ const char *xw_failure_text(enum xw_stage stage, int err, const char *driver,
                "not set): pipe2(O_NOTIFICATION_PIPE) failed with ENOPKG; "
                "boot a kernel built with CONFIG_WATCH_QUEUE=y");
     else
-      snprintf(buf, len, "cannot create a notification pipe: %s (%s)", en,
-               es);
+      snprintf(buf, len, "cannot create a notification pipe: %s (%s)", en, es);
     break;
   case XW_STAGE_SIZE:
     if (err == EPERM)
@@ -134,8 +133,10 @@ const char *xw_failure_text(enum xw_stage stage, int err, const char *driver,
                "lower QueueSize",
                notes);
     else
-      snprintf(buf, len, "cannot size the notification pipe to %d notes: %s "
-               "(%s)", notes, en, es);
+      snprintf(buf, len,
+               "cannot size the notification pipe to %d notes: %s "
+               "(%s)",
+               notes, en, es);
     break;
   case XW_STAGE_FILTER:
     snprintf(buf, len, "cannot set the notification filter: %s (%s)", en, es);

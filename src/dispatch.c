@@ -221,8 +221,8 @@ static void *dispatcher_main(void *arg) {
 }
 
 int xw_dispatcher_start(struct xw_dispatcher *d) {
-  int err = plugin_thread_create(&d->thread, dispatcher_main, d,
-                                 "xe_watch notify");
+  int err =
+      plugin_thread_create(&d->thread, dispatcher_main, d, "xe_watch notify");
   if (err != 0)
     return -err;
   d->running = true;

@@ -35,9 +35,8 @@ struct xw_listener {
 /* Single writer per counter: a plain load+store avoids a locked RMW on the
  * per-record path while staying race-free for relaxed readers. */
 static inline void ctr_add(_Atomic uint64_t *c, uint64_t n) {
-  atomic_store_explicit(
-      c, atomic_load_explicit(c, memory_order_relaxed) + n,
-      memory_order_relaxed);
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                        memory_order_relaxed);
 }
 
 struct xw_device *xw_device_new(const char *node, unsigned index) {
@@ -211,8 +210,7 @@ static void attempt(struct xw_listener *l, struct xw_device *dev) {
   dev->fail_stage = XW_STAGE_NONE;
   dev->fail_err = 0;
   c_release(LOG_INFO, &dev->complaint,
-            "xe_watch plugin: %s: the earlier failure is resolved",
-            dev->node);
+            "xe_watch plugin: %s: the earlier failure is resolved", dev->node);
   INFO("xe_watch plugin: %s (%s): listening for VM errors (queue %d notes)",
        dev->node, id.name, l->cfg.queue_notes);
   set_state(l, dev, XW_DEV_LISTENING);
@@ -389,8 +387,8 @@ int xw_listener_create(struct xw_listener **out, struct xw_device **devs,
 int xw_listener_wake_fd(const struct xw_listener *l) { return l->wake_fd; }
 
 int xw_listener_start(struct xw_listener *l) {
-  int err = plugin_thread_create(&l->thread, listener_main, l,
-                                 "xe_watch listen");
+  int err =
+      plugin_thread_create(&l->thread, listener_main, l, "xe_watch listen");
   if (err != 0)
     return -err;
   l->running = true;
@@ -402,8 +400,7 @@ void xw_listener_stop(struct xw_listener *l) {
     return;
   uint64_t one = 1;
   if (write(l->stop_fd, &one, sizeof(one)) < 0)
-    ERROR("xe_watch plugin: cannot signal the listener to stop: %s",
-          STRERRNO);
+    ERROR("xe_watch plugin: cannot signal the listener to stop: %s", STRERRNO);
   pthread_join(l->thread, NULL);
   l->running = false;
 }

@@ -75,10 +75,10 @@ void xw_device_snapshot(struct xw_device *dev, char *name, size_t name_len,
                         char *cause, size_t cause_len);
 
 struct xw_listener_config {
-  int queue_notes;     /* kernel ring size per device, 1..512 */
-  cdtime_t retry_min;  /* first back-off after a failure */
-  cdtime_t retry_max;  /* back-off cap */
-  bool queue_vm_errs;  /* push VM_ERRs to the dispatch queue */
+  int queue_notes;    /* kernel ring size per device, 1..512 */
+  cdtime_t retry_min; /* first back-off after a failure */
+  cdtime_t retry_max; /* back-off cap */
+  bool queue_vm_errs; /* push VM_ERRs to the dispatch queue */
 };
 
 struct xw_listener;

@@ -65,11 +65,11 @@ int xw_notify_state(const char *name, const char *node, bool listening,
   notif_init(&n, listening ? NOTIF_OKAY : NOTIF_FAILURE, 0, name, "gauge",
              "listening");
   if (listening)
-    snprintf(n.message, sizeof(n.message),
-             "Listening for VM errors on %s (%s)", name, node);
+    snprintf(n.message, sizeof(n.message), "Listening for VM errors on %s (%s)",
+             name, node);
   else
-    snprintf(n.message, sizeof(n.message), "Not listening on %s (%s): %s",
-             name, node, cause);
+    snprintf(n.message, sizeof(n.message), "Not listening on %s (%s): %s", name,
+             node, cause);
   plugin_notification_meta_add_string(&n, "device", node);
   if (!listening)
     plugin_notification_meta_add_string(&n, "cause", cause);

@@ -67,8 +67,7 @@ static int add_device(struct xw_config *cfg, const oconfig_item_t *ci) {
   return 0;
 }
 
-static int get_int_range(const oconfig_item_t *ci, int min, int max,
-                         int *out) {
+static int get_int_range(const oconfig_item_t *ci, int min, int max, int *out) {
   int v;
   if (cf_util_get_int(ci, &v) != 0)
     return -1;
@@ -86,8 +85,7 @@ static int get_positive_time(const oconfig_item_t *ci, cdtime_t *out) {
   if (cf_util_get_cdtime(ci, &t) != 0)
     return -1;
   if (t == 0) {
-    ERROR("xe_watch plugin: %s must be a positive number of seconds.",
-          ci->key);
+    ERROR("xe_watch plugin: %s must be a positive number of seconds.", ci->key);
     return -1;
   }
   *out = t;

@@ -11,17 +11,17 @@
 
 /** Everything <Plugin xe_watch> can say; defaults from xw_config_init. */
 struct xw_config {
-  char **devices;           /* Device, repeatable */
+  char **devices; /* Device, repeatable */
   size_t ndevices;
-  int queue_size;           /* QueueSize: kernel ring, notes 1..512 */
-  int severity;             /* Severity of VM_ERR notifications */
-  bool send_notification;   /* SendNotification */
-  bool dispatch_values;     /* DispatchValues */
-  cdtime_t retry_interval;  /* RetryInterval: first back-off */
-  cdtime_t retry_max;       /* MaxRetryInterval: back-off cap */
-  unsigned notify_limit;    /* NotificationLimit per device+errno+window */
-  cdtime_t notify_window;   /* NotificationWindow */
-  unsigned notify_queue;    /* NotificationQueueLength */
+  int queue_size;          /* QueueSize: kernel ring, notes 1..512 */
+  int severity;            /* Severity of VM_ERR notifications */
+  bool send_notification;  /* SendNotification */
+  bool dispatch_values;    /* DispatchValues */
+  cdtime_t retry_interval; /* RetryInterval: first back-off */
+  cdtime_t retry_max;      /* MaxRetryInterval: back-off cap */
+  unsigned notify_limit;   /* NotificationLimit per device+errno+window */
+  cdtime_t notify_window;  /* NotificationWindow */
+  unsigned notify_queue;   /* NotificationQueueLength */
 };
 
 #define XW_DEFAULT_QUEUE_SIZE 256

@@ -9,8 +9,8 @@
 
 /** One VM error on its way from the listener to the dispatcher. */
 struct xw_qitem {
-  uint64_t time;      /* cdtime_t of the read() that returned it */
-  uint32_t device;    /* index into the device table */
+  uint64_t time;   /* cdtime_t of the read() that returned it */
+  uint32_t device; /* index into the device table */
   uint32_t vm_id;
   int32_t error_code; /* negative errno */
   uint8_t watch_id;

@@ -110,8 +110,8 @@ static int xw_init(void) {
   if (err == 0)
     err = xw_listener_create(&g_listener, g_devs, g_ndev, &g_queue, &lc);
   if (err == 0)
-    err = xw_dispatcher_create(&g_dispatcher, &g_cfg, g_devs, g_ndev,
-                               &g_queue, xw_listener_wake_fd(g_listener));
+    err = xw_dispatcher_create(&g_dispatcher, &g_cfg, g_devs, g_ndev, &g_queue,
+                               xw_listener_wake_fd(g_listener));
   if (err == 0)
     err = xw_dispatcher_start(g_dispatcher);
   if (err == 0)

@@ -12,7 +12,7 @@ void xw_register_suite(Suite *(*make)(void));
 TCase *xw_tcase(const char *name);
 
 #define XW_SUITE(fn)                                                           \
-  static void __attribute__((constructor)) register_##fn(void) {              \
+  static void __attribute__((constructor)) register_##fn(void) {               \
     xw_register_suite(fn);                                                     \
   }
 

@@ -143,7 +143,7 @@ xw_stop() {
 		echo 99999
 	fi
 }
-xw_gone() { ! kill -0 "$XW_PID" 2>/dev/null || [ "$(ps -o stat= -p "$XW_PID")" = Z ]; }
+xw_gone() { ! kill -0 "$XW_PID" 2>/dev/null || grep -q "^[0-9]* (.*) Z" "/proc/$XW_PID/stat" 2>/dev/null; }
 xw_alive() { kill -0 "$XW_PID" 2>/dev/null; }
 
 xw_inject() { "$XW_INJECT" -s "$XE_FAKE_CTL" "$@"; }

@@ -143,8 +143,7 @@ char *sstrerror(int errnum, char *buf, size_t buflen) {
 
 /* Same reporting rules as collectd's utils_complain.c: report, then wait an
  * interval that doubles up to a day. */
-static void vcomplain(int level, c_complain_t *c, const char *fmt,
-                      va_list ap) {
+static void vcomplain(int level, c_complain_t *c, const char *fmt, va_list ap) {
   char msg[1024];
   vsnprintf(msg, sizeof(msg), fmt, ap);
   cdtime_t now = cdtime();
@@ -209,8 +208,8 @@ int plugin_notification_meta_add_string(notification_t *n, const char *name,
   return 0;
 }
 
-int plugin_notification_meta_add_signed_int(notification_t *n,
-                                            const char *name, int64_t value) {
+int plugin_notification_meta_add_signed_int(notification_t *n, const char *name,
+                                            int64_t value) {
   notification_meta_t *m = meta_append(n, name, NM_TYPE_SIGNED_INT);
   if (m == NULL)
     return -1;
@@ -312,16 +311,20 @@ int cf_util_get_int(const oconfig_item_t *ci, int *ret_value) {
 
 int cf_util_get_boolean(const oconfig_item_t *ci, bool *ret_bool) {
   if (ci->values_num != 1) {
-    plugin_log(LOG_ERR, "The \"%s\" option requires exactly one boolean "
-                        "argument.", ci->key);
+    plugin_log(LOG_ERR,
+               "The \"%s\" option requires exactly one boolean "
+               "argument.",
+               ci->key);
     return -1;
   }
   if (ci->values[0].type == OCONFIG_TYPE_BOOLEAN) {
     *ret_bool = ci->values[0].value.boolean != 0;
     return 0;
   }
-  plugin_log(LOG_ERR, "The \"%s\" option requires exactly one boolean "
-                      "argument.", ci->key);
+  plugin_log(LOG_ERR,
+             "The \"%s\" option requires exactly one boolean "
+             "argument.",
+             ci->key);
   return -1;
 }
 
@@ -329,8 +332,10 @@ int cf_util_get_cdtime(const oconfig_item_t *ci, cdtime_t *ret_value) {
   if (one_value(ci, OCONFIG_TYPE_NUMBER, "numeric") != 0)
     return -1;
   if (ci->values[0].value.number < 0) {
-    plugin_log(LOG_ERR, "The numeric argument of the \"%s\" option must not "
-                        "be negative.", ci->key);
+    plugin_log(LOG_ERR,
+               "The numeric argument of the \"%s\" option must not "
+               "be negative.",
+               ci->key);
     return -1;
   }
   *ret_value = DOUBLE_TO_CDTIME_T(ci->values[0].value.number);
@@ -369,14 +374,13 @@ void mock_ci_add_string(oconfig_item_t *parent, const char *key,
 
 void mock_ci_add_number(oconfig_item_t *parent, const char *key, double v) {
   add_child(parent, key,
-            (oconfig_value_t){.type = OCONFIG_TYPE_NUMBER,
-                              .value.number = v});
+            (oconfig_value_t){.type = OCONFIG_TYPE_NUMBER, .value.number = v});
 }
 
 void mock_ci_add_boolean(oconfig_item_t *parent, const char *key, bool v) {
-  add_child(parent, key,
-            (oconfig_value_t){.type = OCONFIG_TYPE_BOOLEAN,
-                              .value.boolean = v});
+  add_child(
+      parent, key,
+      (oconfig_value_t){.type = OCONFIG_TYPE_BOOLEAN, .value.boolean = v});
 }
 
 static void ci_free_inner(oconfig_item_t *ci) {

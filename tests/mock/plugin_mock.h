@@ -49,8 +49,7 @@ void mock_check_no_unexpected_errors(void);
 int mock_log_find(int level, const char *needle);
 /** Number of recorded notifications/values, read under the mock's lock. */
 size_t mock_notif_count(void);
-const notification_meta_t *mock_meta(const notification_t *n,
-                                     const char *name);
+const notification_meta_t *mock_meta(const notification_t *n, const char *name);
 /** The last recorded value with this type and type instance, NULL if none. */
 const struct mock_value *mock_value_find(const char *plugin_instance,
                                          const char *type,
@@ -58,8 +57,7 @@ const struct mock_value *mock_value_find(const char *plugin_instance,
 
 /* Config trees for cf_util_* tests. */
 oconfig_item_t *mock_ci_block(const char *key);
-void mock_ci_add_string(oconfig_item_t *parent, const char *key,
-                        const char *v);
+void mock_ci_add_string(oconfig_item_t *parent, const char *key, const char *v);
 void mock_ci_add_number(oconfig_item_t *parent, const char *key, double v);
 void mock_ci_add_boolean(oconfig_item_t *parent, const char *key, bool v);
 void mock_ci_free(oconfig_item_t *ci);

@@ -148,8 +148,8 @@ END_TEST
 
 START_TEST(short_vm_err_is_skipped_by_its_length) {
   unsigned char b[32];
-  size_t n = put_hdr(b, WATCH_TYPE_DRM_XE_NOTIFY, DRM_XE_WATCH_EVENT_VM_ERR,
-                     12, 0);
+  size_t n =
+      put_hdr(b, WATCH_TYPE_DRM_XE_NOTIFY, DRM_XE_WATCH_EVENT_VM_ERR, 12, 0);
   memset(b + n, 0, 4);
   n += 4;
   n += put_vm_err(b + n, 0, 9, -28);

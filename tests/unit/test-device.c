@@ -46,8 +46,8 @@ START_TEST(failure_texts) {
   char buf[256];
   xw_failure_text(texts[_i].stage, texts[_i].err, "i915", 256, buf,
                   sizeof(buf));
-  ck_assert_msg(strstr(buf, texts[_i].says) != NULL, "\"%s\" lacks \"%s\"",
-                buf, texts[_i].says);
+  ck_assert_msg(strstr(buf, texts[_i].says) != NULL, "\"%s\" lacks \"%s\"", buf,
+                texts[_i].says);
 }
 END_TEST
 

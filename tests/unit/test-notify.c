@@ -22,8 +22,7 @@ START_TEST(vm_err_notification) {
   ck_assert_str_eq(n->host, "mockhost");
   ck_assert_uint_eq(n->time, TIME_T_TO_CDTIME_T(1000));
   ck_assert_uint_eq(mock_meta(n, "vm_id")->nm_value.nm_unsigned_int, 3);
-  ck_assert_int_eq(mock_meta(n, "error_code")->nm_value.nm_signed_int,
-                   -ENOMEM);
+  ck_assert_int_eq(mock_meta(n, "error_code")->nm_value.nm_signed_int, -ENOMEM);
   ck_assert_str_eq(mock_meta(n, "errno")->nm_value.nm_string, "ENOMEM");
   ck_assert_str_eq(mock_meta(n, "device")->nm_value.nm_string,
                    "/dev/dri/renderD128");
@@ -48,14 +47,23 @@ START_TEST(device_values) {
   atomic_store(&d->ctr.by_errno[ENOSPC], 1);
   atomic_store(&d->ctr.by_errno[0], 1);
   xw_dispatch_device_values("renderD128", &d->ctr, 4, true);
-  ck_assert_int_eq(mock_value_find("renderD128", "errors", "vm_err")->value.derive, 7);
-  ck_assert_int_eq(mock_value_find("renderD128", "errors", "lost")->value.derive, 2);
-  ck_assert_int_eq(mock_value_find("renderD128", "errors", "suppressed")->value.derive, 4);
-  ck_assert_int_eq(mock_value_find("renderD128", "errors", "vm_err-ENOMEM")->value.derive, 5);
-  ck_assert_int_eq(mock_value_find("renderD128", "errors", "vm_err-ENOSPC")->value.derive, 1);
-  ck_assert_int_eq(mock_value_find("renderD128", "errors", "vm_err-other")->value.derive, 1);
+  ck_assert_int_eq(
+      mock_value_find("renderD128", "errors", "vm_err")->value.derive, 7);
+  ck_assert_int_eq(
+      mock_value_find("renderD128", "errors", "lost")->value.derive, 2);
+  ck_assert_int_eq(
+      mock_value_find("renderD128", "errors", "suppressed")->value.derive, 4);
+  ck_assert_int_eq(
+      mock_value_find("renderD128", "errors", "vm_err-ENOMEM")->value.derive,
+      5);
+  ck_assert_int_eq(
+      mock_value_find("renderD128", "errors", "vm_err-ENOSPC")->value.derive,
+      1);
+  ck_assert_int_eq(
+      mock_value_find("renderD128", "errors", "vm_err-other")->value.derive, 1);
   ck_assert_ptr_null(mock_value_find("renderD128", "errors", "vm_err-EIO"));
-  ck_assert(mock_value_find("renderD128", "gauge", "listening")->value.gauge == 1.0);
+  ck_assert(mock_value_find("renderD128", "gauge", "listening")->value.gauge ==
+            1.0);
   xw_device_free(d);
 }
 END_TEST
