@@ -9,6 +9,11 @@ contrib/build.sh || exit 1
 cd _build
 make -j"$(nproc)" check VERBOSE=1 >check.out 2>&1
 status=$?
+if ! make check-format >format.out 2>&1; then
+	echo "FAIL: clang-format (run 'make format'):"
+	head -20 format.out
+	status=1
+fi
 grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' check.out
 
 # Count assertions: Check's "Checks: N, Failures: F, Errors: E" lines and the

@@ -82,7 +82,9 @@ xw_wait() {
 # xw_devices LINE...: the simulated kernel's device table.
 xw_devices() { printf '%s\n' "$@" >"$XE_FAKE_DEVICES"; }
 
-# xw_config PLUGIN-BLOCK-LINES: a collectd.conf with logfile, csv, exec.
+# xw_config PLUGIN-BLOCK-LINES [MORE-CONFIG]: a collectd.conf with logfile,
+# csv, exec, then MORE-CONFIG (other plugins, from collectd's PluginDir),
+# then xe_watch.
 xw_config() {
 	cat >"$T/collectd.conf" <<CONF
 Hostname "$XW_HOST"
@@ -108,6 +110,7 @@ LoadPlugin exec
 <Plugin exec>
   NotificationExec "nobody:nogroup" "$T/notif-sink"
 </Plugin>
+${2:-}
 PluginDir "$XW_PLUGIN_DIR"
 LoadPlugin xe_watch
 <Plugin xe_watch>
