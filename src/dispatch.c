@@ -107,7 +107,11 @@ static void drain_queue(struct xw_dispatcher *d, cdtime_t now) {
       continue;
     }
     xw_device_snapshot(dev, name, sizeof(name), NULL, 0);
-    xw_notify_vm_err(name, dev->node, &it, d->cfg->severity);
+    struct xw_client_attr client;
+    bool is_client = it.watch_id != 0 &&
+                     xw_device_client(dev, it.watch_id, it.serial, &client);
+    xw_notify_vm_err(name, dev->node, &it, is_client ? &client : NULL,
+                     d->cfg->severity);
   }
 }
 

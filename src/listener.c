@@ -19,6 +19,7 @@
 
 #define XW_SRC_STOP UINT64_MAX
 #define XW_SRC_TIMER (UINT64_MAX - 1)
+#define XW_SRC_SCAN (UINT64_MAX - 2)
 
 struct xw_listener {
   struct xw_device **devs;
@@ -26,7 +27,8 @@ struct xw_listener {
   struct xw_queue *queue;
   struct xw_listener_config cfg;
 
-  int epfd, stop_fd, timer_fd, wake_fd;
+  int epfd, stop_fd, timer_fd, wake_fd, scan_fd;
+  c_complain_t attach_complaint, scan_complaint;
   pthread_t thread;
   bool running;
   unsigned char buf[XW_READ_BUF];
@@ -61,6 +63,8 @@ struct xw_device *xw_device_new(const char *node, unsigned index) {
 void xw_device_free(struct xw_device *dev) {
   if (dev == NULL)
     return;
+  for (size_t i = 0; i < XW_WATCH_SLOTS; i++)
+    free(dev->clients[i]);
   pthread_mutex_destroy(&dev->lock);
   free(dev->node);
   free(dev);
@@ -74,6 +78,19 @@ void xw_device_snapshot(struct xw_device *dev, char *name, size_t name_len,
   if (cause != NULL)
     sstrncpy(cause, dev->cause, cause_len);
   pthread_mutex_unlock(&dev->lock);
+}
+
+bool xw_device_client(struct xw_device *dev, unsigned watch_id, uint32_t serial,
+                      struct xw_client_attr *out) {
+  if (watch_id == 0 || watch_id >= XW_WATCH_SLOTS)
+    return false;
+  pthread_mutex_lock(&dev->lock);
+  const struct xw_client_attr *a = dev->clients[watch_id];
+  bool ok = a != NULL && a->serial == serial;
+  if (ok)
+    *out = *a;
+  pthread_mutex_unlock(&dev->lock);
+  return ok;
 }
 
 static void wake(struct xw_listener *l) {
@@ -102,6 +119,15 @@ static void teardown(struct xw_listener *l, struct xw_device *dev) {
   close_fd(&dev->drm_fd);
   close_fd(&dev->pipe_rd);
   close_fd(&dev->pipe_wr);
+  /* Closing the pipe ended every client watch on it, silently. */
+  if (dev->nclients > 0) {
+    pthread_mutex_lock(&dev->lock);
+    for (size_t i = 1; i < XW_WATCH_SLOTS; i++)
+      if (dev->clients[i] != NULL)
+        dev->clients[i]->live = false;
+    pthread_mutex_unlock(&dev->lock);
+    dev->nclients = 0;
+  }
 }
 
 static void arm_timer(struct xw_listener *l) {
@@ -167,6 +193,157 @@ static void fail(struct xw_listener *l, struct xw_device *dev,
     set_state(l, dev, XW_DEV_RETRYING);
 }
 
+/* Look for clients right away (a device just came up), then every
+ * ClientScanInterval. */
+static void scan_soon(struct xw_listener *l) {
+  if (l->scan_fd < 0)
+    return;
+  struct itimerspec its = {.it_value = {0, 1000000}};
+  its.it_interval = CDTIME_T_TO_TIMESPEC(l->cfg.client_scan);
+  if (timerfd_settime(l->scan_fd, 0, &its, NULL) != 0)
+    ERROR("xe_watch plugin: cannot arm the client scan timer: %s", STRERRNO);
+}
+
+static unsigned free_slot(struct xw_device *dev) {
+  for (unsigned n = 0; n < XW_WATCH_SLOTS - 1; n++) {
+    unsigned slot = 1 + (dev->next_slot + n) % (XW_WATCH_SLOTS - 1);
+    if (dev->clients[slot] == NULL || !dev->clients[slot]->live)
+      return slot;
+  }
+  return 0;
+}
+
+static bool attached(const struct xw_device *dev, uint64_t client_id) {
+  if (dev->nclients == 0)
+    return false;
+  for (size_t i = 1; i < XW_WATCH_SLOTS; i++) {
+    const struct xw_client_attr *a = dev->clients[i];
+    if (a != NULL && a->live && a->client_id == client_id)
+      return true;
+  }
+  return false;
+}
+
+/* Subscribe dev's pipe to a workload's DRM file through a duplicate that is
+ * closed at once: the watch holds no reference to the file, so the
+ * workload's lifetime and resources are never extended, and its removal
+ * record tells when the file is gone. */
+static void attach_client(struct xw_listener *l, struct xw_device *dev,
+                          const struct xw_client *c) {
+  if (attached(dev, c->client_id))
+    return;
+  unsigned slot = free_slot(dev);
+  if (slot == 0) {
+    c_complain(LOG_WARNING, &l->attach_complaint,
+               "xe_watch plugin: %s (%s): %u client watches, the most one "
+               "notification pipe carries; pid %d (%s) is not watched",
+               dev->node, dev->name, dev->nclients, (int)c->pid, c->comm);
+    return;
+  }
+  int fd = xw_client_dup(c->pid, c->fd);
+  if (fd < 0) {
+    if (fd == -ESRCH || fd == -EBADF)
+      return; /* the process or its file went away meanwhile */
+    if (fd == -EPERM || fd == -EACCES)
+      c_complain(LOG_ERR, &l->attach_complaint,
+                 "xe_watch plugin: cannot attach to pid %d (%s), a DRM client "
+                 "of %s: pidfd_getfd failed with %s; collectd needs "
+                 "CAP_SYS_PTRACE (see contrib/systemd/xe_watch.conf). "
+                 "Device nodes are still watched.",
+                 (int)c->pid, c->comm, dev->name,
+                 fd == -EPERM ? "EPERM" : "EACCES");
+    else if (fd == -ENOSYS)
+      c_complain(LOG_ERR, &l->attach_complaint,
+                 "xe_watch plugin: cannot attach to DRM clients: this kernel "
+                 "has no pidfd_getfd (Linux 5.6 or later is needed)");
+    else
+      c_complain(LOG_ERR, &l->attach_complaint,
+                 "xe_watch plugin: cannot attach to pid %d (%s) on %s: %s",
+                 (int)c->pid, c->comm, dev->name, STRERROR(-fd));
+    return;
+  }
+  int err = xw_subscribe(fd, dev->pipe_rd, slot);
+  close(fd);
+  if (err != 0) {
+    if (err != -EBUSY) /* EBUSY: that file is already on this pipe */
+      c_complain(LOG_ERR, &l->attach_complaint,
+                 "xe_watch plugin: cannot watch pid %d (%s) on %s: "
+                 "DRM_IOCTL_XE_WATCH_QUEUE failed: %s",
+                 (int)c->pid, c->comm, dev->name, STRERROR(-err));
+    return;
+  }
+  struct xw_client_attr *a = calloc(1, sizeof(*a));
+  if (a == NULL)
+    return; /* the watch stays; its records are counted, not attributed */
+  a->serial = ++dev->serial;
+  a->live = true;
+  a->client_id = c->client_id;
+  a->pid = c->pid;
+  sstrncpy(a->comm, c->comm, sizeof(a->comm));
+  sstrncpy(a->cgroup, c->cgroup, sizeof(a->cgroup));
+  sstrncpy(a->container, c->container, sizeof(a->container));
+  pthread_mutex_lock(&dev->lock);
+  struct xw_client_attr *old = dev->clients[slot];
+  dev->clients[slot] = a;
+  pthread_mutex_unlock(&dev->lock);
+  free(old);
+  dev->nclients++;
+  dev->next_slot = slot;
+  c_release(LOG_INFO, &l->attach_complaint,
+            "xe_watch plugin: attaching to DRM clients works again");
+  INFO("xe_watch plugin: %s (%s): watching the VMs of pid %d (%s), DRM "
+       "client %" PRIu64 "%s%s",
+       dev->node, dev->name, (int)c->pid, c->comm, c->client_id,
+       c->cgroup[0] ? ", cgroup " : "", c->cgroup);
+}
+
+static bool matches(const regex_t *rx, const char *s) {
+  return rx == NULL || regexec(rx, s, 0, NULL, 0) == 0;
+}
+
+static void on_client(void *ctx, const struct xw_client *c) {
+  struct xw_listener *l = ctx;
+  if (!matches(l->cfg.client_process, c->comm) ||
+      !matches(l->cfg.client_cgroup, c->cgroup))
+    return;
+  for (size_t i = 0; i < l->ndev; i++) {
+    struct xw_device *d = l->devs[i];
+    if (atomic_load(&d->state) != XW_DEV_LISTENING)
+      continue;
+    /* The PCI slot names the GPU whichever node the client opened; the
+     * node path covers devices sysfs does not place on PCI. */
+    if ((c->pdev[0] != '\0' && strcmp(c->pdev, d->name) == 0) ||
+        strcmp(c->link, d->node_real) == 0 || strcmp(c->link, d->node) == 0) {
+      attach_client(l, d, c);
+      return;
+    }
+  }
+}
+
+static void scan_clients(struct xw_listener *l) {
+  int n = xw_clients_scan(l->cfg.proc_root, "xe", on_client, l);
+  if (n < 0)
+    c_complain(LOG_ERR, &l->scan_complaint,
+               "xe_watch plugin: cannot scan %s for DRM clients: %s; check "
+               "ProcRoot",
+               l->cfg.proc_root, STRERROR(-n));
+  else
+    c_release(LOG_INFO, &l->scan_complaint,
+              "xe_watch plugin: scanning %s for DRM clients works again",
+              l->cfg.proc_root);
+}
+
+static void client_removed(struct xw_device *dev, unsigned watch_id) {
+  struct xw_client_attr *a = dev->clients[watch_id];
+  pthread_mutex_lock(&dev->lock);
+  a->live = false;
+  pthread_mutex_unlock(&dev->lock);
+  dev->nclients--;
+  INFO("xe_watch plugin: %s (%s): pid %d (%s) released DRM client %" PRIu64
+       "; its watch ended",
+       dev->node, dev->name, (int)a->pid, a->comm, a->client_id);
+}
+
 static void attempt(struct xw_listener *l, struct xw_device *dev) {
   struct xw_identity id;
   enum xw_stage stage;
@@ -205,6 +382,9 @@ static void attempt(struct xw_listener *l, struct xw_device *dev) {
   sstrncpy(dev->name, id.name, sizeof(dev->name));
   dev->cause[0] = '\0';
   pthread_mutex_unlock(&dev->lock);
+  char real[PATH_MAX];
+  sstrncpy(dev->node_real, realpath(dev->node, real) ? real : dev->node,
+           sizeof(dev->node_real));
 
   dev->backoff = 0;
   dev->fail_stage = XW_STAGE_NONE;
@@ -214,6 +394,7 @@ static void attempt(struct xw_listener *l, struct xw_device *dev) {
   INFO("xe_watch plugin: %s (%s): listening for VM errors (queue %d notes)",
        dev->node, id.name, l->cfg.queue_notes);
   set_state(l, dev, XW_DEV_LISTENING);
+  scan_soon(l);
 }
 
 void xw_listener_attempt_due(struct xw_listener *l) {
@@ -243,10 +424,12 @@ static bool handle_records(struct xw_listener *l, struct xw_device *dev,
       ctr_add(&c->by_errno[xw_errno_slot(ev.error_code)], 1);
       if (l->queue == NULL)
         break;
+      const struct xw_client_attr *a = dev->clients[ev.watch_id];
       struct xw_qitem it = {.time = now,
                             .device = dev->index,
                             .vm_id = ev.vm_id,
                             .error_code = ev.error_code,
+                            .serial = a != NULL ? a->serial : 0,
                             .watch_id = ev.watch_id};
       if (!xw_queue_push(l->queue, &it))
         ctr_add(&c->dropped, 1);
@@ -258,6 +441,9 @@ static bool handle_records(struct xw_listener *l, struct xw_device *dev,
     case XW_EV_REMOVAL:
       if (ev.watch_id == dev->watch_id)
         removed = true;
+      else if (dev->clients[ev.watch_id] != NULL &&
+               dev->clients[ev.watch_id]->live)
+        client_removed(dev, ev.watch_id);
       else
         ctr_add(&c->unknown, 1);
       break;
@@ -335,6 +521,11 @@ bool xw_listener_dispatch(struct xw_listener *l, int timeout_ms) {
       if (read(l->timer_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
         ERROR("xe_watch plugin: retry timer: %s", STRERRNO);
       xw_listener_attempt_due(l);
+    } else if (src == XW_SRC_SCAN) {
+      uint64_t ticks;
+      if (read(l->scan_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+        ERROR("xe_watch plugin: client scan timer: %s", STRERRNO);
+      scan_clients(l);
     } else if (src < l->ndev) {
       handle_readable(l, l->devs[src]);
     }
@@ -369,6 +560,9 @@ int xw_listener_create(struct xw_listener **out, struct xw_device **devs,
   l->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   l->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  l->scan_fd = -1;
+  l->attach_complaint = (c_complain_t)C_COMPLAIN_INIT_STATIC;
+  l->scan_complaint = (c_complain_t)C_COMPLAIN_INIT_STATIC;
   int err = 0;
   if (l->epfd < 0 || l->stop_fd < 0 || l->wake_fd < 0 || l->timer_fd < 0)
     err = -errno;
@@ -376,6 +570,11 @@ int xw_listener_create(struct xw_listener **out, struct xw_device **devs,
     err = add_source(l->epfd, l->stop_fd, XW_SRC_STOP);
   if (err == 0)
     err = add_source(l->epfd, l->timer_fd, XW_SRC_TIMER);
+  if (err == 0 && cfg->proc_root != NULL) {
+    l->scan_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    err =
+        l->scan_fd < 0 ? -errno : add_source(l->epfd, l->scan_fd, XW_SRC_SCAN);
+  }
   if (err != 0) {
     xw_listener_destroy(l);
     return err;
@@ -415,5 +614,6 @@ void xw_listener_destroy(struct xw_listener *l) {
   close_fd(&l->stop_fd);
   close_fd(&l->wake_fd);
   close_fd(&l->timer_fd);
+  close_fd(&l->scan_fd);
   free(l);
 }

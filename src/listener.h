@@ -7,8 +7,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clients.h"
 #include "device.h"
 #include "queue.h"
+
+#include <regex.h>
 
 #include "collectd.h"
 
@@ -42,6 +45,22 @@ struct xw_counters {
   _Atomic uint64_t by_errno[XW_ERRNO_SLOTS];
 };
 
+/* Watch ids on a device's pipe: 0 is the node's own file, the rest go to
+ * workloads' files (clients). */
+#define XW_WATCH_SLOTS 256
+
+/** Who a client watch belongs to, as found at attach time. Immutable once
+ *  published; replaced (never edited) when its slot is reused. */
+struct xw_client_attr {
+  uint32_t serial; /* per device, bumped on every attach */
+  bool live;       /* false once its removal record arrived */
+  uint64_t client_id;
+  pid_t pid;
+  char comm[XW_COMM_LEN];
+  char cgroup[XW_CGROUP_LEN];
+  char container[XW_CONTAINER_LEN];
+};
+
 /** One configured device node and everything known about it. */
 struct xw_device {
   char *node; /* as configured */
@@ -52,6 +71,7 @@ struct xw_device {
   pthread_mutex_t lock;
   char name[XW_NAME_LEN]; /* plugin_instance */
   char cause[256];        /* why it is not listening, for notifications */
+  struct xw_client_attr *clients[XW_WATCH_SLOTS]; /* [0] unused */
 
   _Atomic int state;          /* enum xw_dev_state */
   _Atomic uint64_t state_seq; /* bumped on every transition */
@@ -61,6 +81,10 @@ struct xw_device {
   /* Listener-owned. */
   int drm_fd, pipe_rd, pipe_wr;
   unsigned watch_id;
+  unsigned next_slot;  /* round robin: a freed watch id is reused last */
+  unsigned nclients;   /* live client watches */
+  uint32_t serial;     /* last xw_client_attr.serial handed out */
+  char node_real[256]; /* realpath of node, matched against clients' links */
   cdtime_t backoff, retry_at;
   enum xw_stage fail_stage;
   int fail_err;
@@ -70,6 +94,10 @@ struct xw_device {
 /** Allocate a device for `node` with its fallback name; NULL on ENOMEM. */
 struct xw_device *xw_device_new(const char *node, unsigned index);
 void xw_device_free(struct xw_device *dev);
+/** Copy the attribution of client watch `watch_id` if it still is the one
+ *  with `serial`; false otherwise (slot reused, or not a client watch). */
+bool xw_device_client(struct xw_device *dev, unsigned watch_id, uint32_t serial,
+                      struct xw_client_attr *out);
 /** Copy the device's name (and cause, if cause != NULL) under its lock. */
 void xw_device_snapshot(struct xw_device *dev, char *name, size_t name_len,
                         char *cause, size_t cause_len);
@@ -79,6 +107,11 @@ struct xw_listener_config {
   cdtime_t retry_min; /* first back-off after a failure */
   cdtime_t retry_max; /* back-off cap */
   bool queue_vm_errs; /* push VM_ERRs to the dispatch queue */
+  /* Client attach (WatchClients); proc_root NULL disables it. */
+  const char *proc_root;
+  cdtime_t client_scan;
+  const regex_t *client_process; /* NULL: any */
+  const regex_t *client_cgroup;  /* NULL: any */
 };
 
 struct xw_listener;

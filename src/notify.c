@@ -25,19 +25,37 @@ static int notif_send(notification_t *n) {
 }
 
 int xw_notify_vm_err(const char *name, const char *node,
-                     const struct xw_qitem *it, int severity) {
+                     const struct xw_qitem *it,
+                     const struct xw_client_attr *client, int severity) {
   notification_t n;
   char nb[16];
   const char *en = xw_errno_name(it->error_code, nb, sizeof(nb));
 
   notif_init(&n, severity, it->time, name, "errors", "vm_err");
-  snprintf(n.message, sizeof(n.message), "VM %" PRIu32 " on %s failed: %s (%s)",
-           it->vm_id, name, en, strerror(-it->error_code));
+  if (client != NULL)
+    snprintf(n.message, sizeof(n.message),
+             "VM %" PRIu32 " of pid %d (%s) on %s failed: %s (%s)", it->vm_id,
+             (int)client->pid, client->comm, name, en,
+             strerror(-it->error_code));
+  else
+    snprintf(n.message, sizeof(n.message),
+             "VM %" PRIu32 " on %s failed: %s (%s)", it->vm_id, name, en,
+             strerror(-it->error_code));
   plugin_notification_meta_add_unsigned_int(&n, "vm_id", it->vm_id);
   plugin_notification_meta_add_signed_int(&n, "error_code", it->error_code);
   plugin_notification_meta_add_string(&n, "errno", en);
   plugin_notification_meta_add_string(&n, "device", node);
   plugin_notification_meta_add_unsigned_int(&n, "watch_id", it->watch_id);
+  if (client != NULL) {
+    plugin_notification_meta_add_signed_int(&n, "pid", client->pid);
+    plugin_notification_meta_add_string(&n, "comm", client->comm);
+    plugin_notification_meta_add_string(&n, "cgroup", client->cgroup);
+    if (client->container[0] != '\0')
+      plugin_notification_meta_add_string(&n, "container_id",
+                                          client->container);
+    plugin_notification_meta_add_unsigned_int(&n, "drm_client_id",
+                                              client->client_id);
+  }
   return notif_send(&n);
 }
 

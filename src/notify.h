@@ -15,10 +15,13 @@
 #define XW_PLUGIN "xe_watch"
 
 /** Dispatch the notification for one VM error: the message names the VM,
- *  device and errno; meta carries vm_id, error_code, errno, device, watch_id.
- *  Returns plugin_dispatch_notification's status. */
+ *  device and errno (and the process, for a client's VM); meta carries
+ *  vm_id, error_code, errno, device, watch_id, and for a client pid, comm,
+ *  cgroup, container_id, drm_client_id. client is NULL for the node's own
+ *  watch. Returns plugin_dispatch_notification's status. */
 int xw_notify_vm_err(const char *name, const char *node,
-                     const struct xw_qitem *it, int severity);
+                     const struct xw_qitem *it,
+                     const struct xw_client_attr *client, int severity);
 
 /** "N more VM errors ... suppressed" for one device and errno. */
 int xw_notify_suppressed(const char *name, const char *node, int error_code,

@@ -17,6 +17,7 @@ void xw_config_init(struct xw_config *cfg) {
   cfg->notify_limit = XW_DEFAULT_NOTIFY_LIMIT;
   cfg->notify_window = TIME_T_TO_CDTIME_T(60);
   cfg->notify_queue = XW_DEFAULT_NOTIFY_QUEUE;
+  cfg->client_scan = TIME_T_TO_CDTIME_T(10);
 }
 
 void xw_config_free(struct xw_config *cfg) {
@@ -25,6 +26,9 @@ void xw_config_free(struct xw_config *cfg) {
   free(cfg->devices);
   cfg->devices = NULL;
   cfg->ndevices = 0;
+  sfree(cfg->proc_root);
+  sfree(cfg->client_process);
+  sfree(cfg->client_cgroup);
 }
 
 static int add_device(struct xw_config *cfg, const oconfig_item_t *ci) {
@@ -109,6 +113,45 @@ static int get_severity(const oconfig_item_t *ci, int *out) {
   return 0;
 }
 
+/* A regular expression option, compiled once here so a typo is reported by
+ * `collectd -t` rather than at the first scan. */
+static int get_regex(const oconfig_item_t *ci, char **out) {
+  char *re = NULL;
+  if (cf_util_get_string(ci, &re) != 0)
+    return -1;
+  regex_t rx;
+  int err = regcomp(&rx, re, REG_EXTENDED | REG_NOSUB);
+  if (err != 0) {
+    char msg[128];
+    regerror(err, &rx, msg, sizeof(msg));
+    ERROR("xe_watch plugin: %s \"%s\" is not a valid extended regular "
+          "expression: %s.",
+          ci->key, re, msg);
+    free(re);
+    return -1;
+  }
+  regfree(&rx);
+  free(*out);
+  *out = re;
+  return 0;
+}
+
+static int get_proc_root(const oconfig_item_t *ci, char **out) {
+  char *p = NULL;
+  if (cf_util_get_string(ci, &p) != 0)
+    return -1;
+  if (p[0] != '/') {
+    ERROR("xe_watch plugin: ProcRoot \"%s\" is not an absolute path; use "
+          "where the host's /proc is mounted, e.g. \"/host/proc\".",
+          p);
+    free(p);
+    return -1;
+  }
+  free(*out);
+  *out = p;
+  return 0;
+}
+
 int xw_config_parse(struct xw_config *cfg, const oconfig_item_t *ci) {
   int status = 0;
   for (int i = 0; i < ci->children_num; i++) {
@@ -139,7 +182,17 @@ int xw_config_parse(struct xw_config *cfg, const oconfig_item_t *ci) {
       err = get_int_range(c, 16, 1 << 20, &v);
       if (err == 0)
         cfg->notify_queue = (unsigned)v;
-    } else {
+    } else if (strcasecmp("WatchClients", c->key) == 0)
+      err = cf_util_get_boolean(c, &cfg->watch_clients);
+    else if (strcasecmp("ProcRoot", c->key) == 0)
+      err = get_proc_root(c, &cfg->proc_root);
+    else if (strcasecmp("ClientScanInterval", c->key) == 0)
+      err = get_positive_time(c, &cfg->client_scan);
+    else if (strcasecmp("ClientProcessMatch", c->key) == 0)
+      err = get_regex(c, &cfg->client_process);
+    else if (strcasecmp("ClientCgroupMatch", c->key) == 0)
+      err = get_regex(c, &cfg->client_cgroup);
+    else {
       ERROR("xe_watch plugin: unknown option \"%s\"; see collectd-xe_watch(5) "
             "for the options.",
             c->key);

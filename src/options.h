@@ -6,6 +6,7 @@
 
 #include "liboconfig/oconfig.h"
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -22,6 +23,11 @@ struct xw_config {
   unsigned notify_limit;   /* NotificationLimit per device+errno+window */
   cdtime_t notify_window;  /* NotificationWindow */
   unsigned notify_queue;   /* NotificationQueueLength */
+  bool watch_clients;      /* WatchClients: attach to workloads' files */
+  char *proc_root;         /* ProcRoot: where /proc is (containers) */
+  cdtime_t client_scan;    /* ClientScanInterval */
+  char *client_process;    /* ClientProcessMatch: regex on comm */
+  char *client_cgroup;     /* ClientCgroupMatch: regex on cgroup path */
 };
 
 #define XW_DEFAULT_QUEUE_SIZE 256

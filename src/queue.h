@@ -13,6 +13,7 @@ struct xw_qitem {
   uint32_t device; /* index into the device table */
   uint32_t vm_id;
   int32_t error_code; /* negative errno */
+  uint32_t serial;    /* client attribution serial; 0 for the node's watch */
   uint8_t watch_id;
 };
 

@@ -28,6 +28,8 @@ static size_t g_ndev;
 static struct xw_queue g_queue;
 static struct xw_listener *g_listener;
 static struct xw_dispatcher *g_dispatcher;
+static regex_t g_rx_process, g_rx_cgroup;
+static bool g_have_rx_process, g_have_rx_cgroup;
 
 static int xw_config_cb(oconfig_item_t *ci) {
   if (!g_cfg_ready) {
@@ -73,6 +75,11 @@ static void teardown(void) {
   xw_dispatcher_destroy(g_dispatcher);
   g_dispatcher = NULL;
   xw_queue_destroy(&g_queue);
+  if (g_have_rx_process)
+    regfree(&g_rx_process);
+  if (g_have_rx_cgroup)
+    regfree(&g_rx_cgroup);
+  g_have_rx_process = g_have_rx_cgroup = false;
   for (size_t i = 0; i < g_ndev; i++)
     xw_device_free(g_devs[i]);
   free(g_devs);
@@ -102,11 +109,27 @@ static int xw_init(void) {
     g_ndev++;
   }
 
+  /* Validated when the configuration was read: these compile. */
+  if (g_cfg.client_process != NULL)
+    g_have_rx_process = regcomp(&g_rx_process, g_cfg.client_process,
+                                REG_EXTENDED | REG_NOSUB) == 0;
+  if (g_cfg.client_cgroup != NULL)
+    g_have_rx_cgroup = regcomp(&g_rx_cgroup, g_cfg.client_cgroup,
+                               REG_EXTENDED | REG_NOSUB) == 0;
+
   int err = xw_queue_init(&g_queue, g_cfg.notify_queue);
-  struct xw_listener_config lc = {.queue_notes = g_cfg.queue_size,
-                                  .retry_min = g_cfg.retry_interval,
-                                  .retry_max = g_cfg.retry_max,
-                                  .queue_vm_errs = g_cfg.send_notification};
+  struct xw_listener_config lc = {
+      .queue_notes = g_cfg.queue_size,
+      .retry_min = g_cfg.retry_interval,
+      .retry_max = g_cfg.retry_max,
+      .queue_vm_errs = g_cfg.send_notification,
+      .proc_root = g_cfg.watch_clients
+                       ? (g_cfg.proc_root != NULL ? g_cfg.proc_root : "/proc")
+                       : NULL,
+      .client_scan = g_cfg.client_scan,
+      .client_process = g_have_rx_process ? &g_rx_process : NULL,
+      .client_cgroup = g_have_rx_cgroup ? &g_rx_cgroup : NULL,
+  };
   if (err == 0)
     err = xw_listener_create(&g_listener, g_devs, g_ndev, &g_queue, &lc);
   if (err == 0)

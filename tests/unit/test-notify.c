@@ -10,7 +10,8 @@ START_TEST(vm_err_notification) {
                         .vm_id = 3,
                         .error_code = -ENOMEM,
                         .watch_id = 0};
-  xw_notify_vm_err("0000:03:00.0", "/dev/dri/renderD128", &it, NOTIF_FAILURE);
+  xw_notify_vm_err("0000:03:00.0", "/dev/dri/renderD128", &it, NULL,
+                   NOTIF_FAILURE);
   ck_assert_uint_eq(mock_nnotifs, 1);
   const notification_t *n = &mock_notifs[0].n;
   ck_assert_int_eq(n->severity, NOTIF_FAILURE);
@@ -31,7 +32,8 @@ END_TEST
 
 START_TEST(unnamed_errno) {
   struct xw_qitem it = {.vm_id = 1, .error_code = -4000};
-  xw_notify_vm_err("renderD128", "/dev/dri/renderD128", &it, NOTIF_WARNING);
+  xw_notify_vm_err("renderD128", "/dev/dri/renderD128", &it, NULL,
+                   NOTIF_WARNING);
   const notification_t *n = &mock_notifs[0].n;
   ck_assert_int_eq(n->severity, NOTIF_WARNING);
   ck_assert_ptr_nonnull(strstr(n->message, "E4000"));

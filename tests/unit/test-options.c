@@ -41,7 +41,17 @@ START_TEST(every_option) {
   mock_ci_add_number(ci, "NotificationLimit", 0);
   mock_ci_add_number(ci, "NotificationWindow", 120);
   mock_ci_add_number(ci, "NotificationQueueLength", 100);
+  mock_ci_add_boolean(ci, "WatchClients", true);
+  mock_ci_add_string(ci, "ProcRoot", "/host/proc");
+  mock_ci_add_number(ci, "ClientScanInterval", 2.5);
+  mock_ci_add_string(ci, "ClientProcessMatch", "^(llama|vllm)");
+  mock_ci_add_string(ci, "ClientCgroupMatch", "kubepods");
   ck_assert_int_eq(parse(ci), 0);
+  ck_assert(cfg.watch_clients);
+  ck_assert_str_eq(cfg.proc_root, "/host/proc");
+  ck_assert_uint_eq(cfg.client_scan, DOUBLE_TO_CDTIME_T(2.5));
+  ck_assert_str_eq(cfg.client_process, "^(llama|vllm)");
+  ck_assert_str_eq(cfg.client_cgroup, "kubepods");
   ck_assert_int_eq(cfg.queue_size, 512);
   ck_assert_int_eq(cfg.severity, NOTIF_WARNING);
   ck_assert(!cfg.send_notification);
@@ -72,6 +82,11 @@ static const struct {
     {"RetryInterval", 1, NULL, 0, "RetryInterval must be a positive"},
     {"NotificationQueueLength", 1, NULL, 2, "use 16 to"},
     {"SendNotification", 0, "yes", 0, "SendNotification"},
+    {"ProcRoot", 0, "host/proc", 0,
+     "ProcRoot \"host/proc\" is not an absolute"},
+    {"ClientProcessMatch", 0, "(llama", 0, "is not a valid extended regular"},
+    {"ClientCgroupMatch", 0, "[", 0, "ClientCgroupMatch \"[\" is not a valid"},
+    {"ClientScanInterval", 1, NULL, 0, "ClientScanInterval must be a positive"},
 };
 
 START_TEST(bad_values_are_rejected) {

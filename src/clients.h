@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef XE_WATCH_CLIENTS_H
+#define XE_WATCH_CLIENTS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Discovery of the workloads' DRM files ("clients") through procfs, and
+ * duplicating one into this process. A watch subscribed through the
+ * duplicate hears that workload's VMs; the duplicate is closed at once. */
+
+#define XW_COMM_LEN 32
+#define XW_CGROUP_LEN 256
+#define XW_CONTAINER_LEN 72
+
+/** One DRM file of one process, as /proc/PID/fdinfo/FD describes it. */
+struct xw_client {
+  pid_t pid;
+  int fd;
+  uint64_t client_id; /* drm-client-id: one per DRM file */
+  char driver[16];    /* drm-driver */
+  char pdev[32];      /* drm-pdev, "" if absent */
+  char link[128];     /* target of /proc/PID/fd/FD, e.g. /dev/dri/renderD128 */
+  char comm[XW_COMM_LEN];
+  char cgroup[XW_CGROUP_LEN];       /* unified hierarchy path */
+  char container[XW_CONTAINER_LEN]; /* container id found in it, or "" */
+};
+
+/**
+ * Parse the text of a /proc/PID/fdinfo/FD file into c's driver, pdev and
+ * client_id. Returns 1 for a DRM client (drm-driver and drm-client-id
+ * present), 0 otherwise. Pure.
+ */
+int xw_fdinfo_parse(const char *text, struct xw_client *c);
+
+/** The cgroup path of the unified hierarchy ("0::/path") in the text of a
+ *  /proc/PID/cgroup file, else the first line's path. Pure. */
+void xw_cgroup_path(const char *text, char *out, size_t len);
+
+/** A container id (64 hex digits, as docker, containerd, CRI-O and podman
+ *  put in cgroup paths) in a cgroup path, "" if none. Pure. */
+void xw_container_id(const char *cgroup, char *out, size_t len);
+
+typedef void (*xw_client_cb)(void *ctx, const struct xw_client *c);
+
+/**
+ * Walk proc_root for DRM files driven by `driver`, calling cb once per
+ * (process, client id); skips this process. Returns how many were found, or
+ * a negative errno if proc_root cannot be read. Processes that vanish
+ * during the walk are skipped.
+ */
+int xw_clients_scan(const char *proc_root, const char *driver, xw_client_cb cb,
+                    void *ctx);
+
+/** Duplicate the client's DRM fd into this process (pidfd_open +
+ *  pidfd_getfd; needs CAP_SYS_PTRACE for other users' processes). Returns
+ *  an O_CLOEXEC fd the caller must close, or a negative errno. */
+int xw_client_dup(pid_t pid, int fd);
+
+#endif
