@@ -101,6 +101,14 @@ static void drain_queue(struct xw_dispatcher *d, cdtime_t now) {
       continue;
     struct xw_device *dev = d->devs[it.device];
     struct xw_report *r = &d->rep[it.device];
+    if (it.kind != XW_Q_VM_ERR) {
+      xw_device_snapshot(dev, name, sizeof(name), NULL, 0);
+      if (it.kind == XW_Q_WEDGED)
+        xw_notify_wedged(name, dev->node, it.detail, it.time);
+      else
+        xw_notify_coredump(name, dev->node, it.detail, it.time);
+      continue;
+    }
     struct xw_window *w = &r->win[xw_errno_slot(it.error_code)];
     if (!xw_window_admit(w, now, d->cfg->notify_window, d->cfg->notify_limit)) {
       atomic_fetch_add_explicit(&r->suppressed, 1, memory_order_relaxed);

@@ -12,6 +12,7 @@
 
 #include "decode.h"
 #include "transport.h"
+#include "uevents.h"
 
 /* Large enough for a full 512-note ring of VM_ERR records in one read(),
  * and never below the 128 bytes that always hold one record (no ENOBUFS). */
@@ -20,6 +21,7 @@
 #define XW_SRC_STOP UINT64_MAX
 #define XW_SRC_TIMER (UINT64_MAX - 1)
 #define XW_SRC_SCAN (UINT64_MAX - 2)
+#define XW_SRC_UEVENT (UINT64_MAX - 3)
 
 struct xw_listener {
   struct xw_device **devs;
@@ -29,6 +31,7 @@ struct xw_listener {
 
   int epfd, stop_fd, timer_fd, wake_fd, scan_fd;
   c_complain_t attach_complaint, scan_complaint;
+  struct xw_uevents *uevents;
   pthread_t thread;
   bool running;
   unsigned char buf[XW_READ_BUF];
@@ -503,6 +506,52 @@ static void handle_readable(struct xw_listener *l, struct xw_device *dev) {
   arm_timer(l);
 }
 
+static struct xw_device *device_of(struct xw_listener *l,
+                                   const struct xw_uevent *ev) {
+  for (size_t i = 0; i < l->ndev; i++) {
+    struct xw_device *d = l->devs[i];
+    if ((ev->pci_slot[0] != '\0' && strcmp(ev->pci_slot, d->name) == 0) ||
+        (ev->devnode[0] != '\0' && (strcmp(ev->devnode, d->node) == 0 ||
+                                    strcmp(ev->devnode, d->node_real) == 0)))
+      return d;
+  }
+  return NULL;
+}
+
+/* Rare, device-wide events: logged here at once (the queue might be full in
+ * a storm), counted, and queued for a notification. */
+static void handle_uevents(struct xw_listener *l) {
+  struct xw_uevent ev;
+  char advice[160];
+  while (xw_uevents_next(l->uevents, &ev)) {
+    if (ev.kind == XW_UEVENT_OTHER)
+      continue;
+    struct xw_device *dev = device_of(l, &ev);
+    if (dev == NULL)
+      continue; /* another GPU: not ours to report */
+    struct xw_qitem it = {.time = cdtime(), .device = dev->index};
+    if (ev.kind == XW_UEVENT_WEDGED) {
+      ctr_add(&dev->ctr.wedged, 1);
+      ERROR("xe_watch plugin: %s (%s) is wedged; recovery: %s", dev->node,
+            dev->name, xw_wedge_advice(ev.methods, advice, sizeof(advice)));
+      it.kind = XW_Q_WEDGED;
+      it.detail = ev.methods;
+    } else {
+      ctr_add(&dev->ctr.coredumps, 1);
+      WARNING("xe_watch plugin: %s (%s) wrote a device coredump: "
+              "/sys/class/devcoredump/%s/data (the kernel drops it after 5 "
+              "minutes)",
+              dev->node, dev->name, ev.sysname);
+      it.kind = XW_Q_COREDUMP;
+      it.detail = (uint32_t)strtoul(
+          ev.sysname + strcspn(ev.sysname, "0123456789"), NULL, 10);
+    }
+    if (l->queue != NULL && !xw_queue_push(l->queue, &it))
+      ctr_add(&dev->ctr.dropped, 1);
+    wake(l);
+  }
+}
+
 bool xw_listener_dispatch(struct xw_listener *l, int timeout_ms) {
   struct epoll_event evs[16];
   int n = epoll_wait(l->epfd, evs, STATIC_ARRAY_SIZE(evs), timeout_ms);
@@ -521,6 +570,8 @@ bool xw_listener_dispatch(struct xw_listener *l, int timeout_ms) {
       if (read(l->timer_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
         ERROR("xe_watch plugin: retry timer: %s", STRERRNO);
       xw_listener_attempt_due(l);
+    } else if (src == XW_SRC_UEVENT) {
+      handle_uevents(l);
     } else if (src == XW_SRC_SCAN) {
       uint64_t ticks;
       if (read(l->scan_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
@@ -570,6 +621,15 @@ int xw_listener_create(struct xw_listener **out, struct xw_device **devs,
     err = add_source(l->epfd, l->stop_fd, XW_SRC_STOP);
   if (err == 0)
     err = add_source(l->epfd, l->timer_fd, XW_SRC_TIMER);
+  if (err == 0 && cfg->uevents) {
+    int uerr = xw_uevents_open(&l->uevents);
+    if (uerr != 0)
+      WARNING("xe_watch plugin: cannot listen to udev events (%s): wedged "
+              "GPUs and device coredumps will not be reported",
+              STRERROR(-uerr));
+    else
+      err = add_source(l->epfd, xw_uevents_fd(l->uevents), XW_SRC_UEVENT);
+  }
   if (err == 0 && cfg->proc_root != NULL) {
     l->scan_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     err =
@@ -615,5 +675,6 @@ void xw_listener_destroy(struct xw_listener *l) {
   close_fd(&l->wake_fd);
   close_fd(&l->timer_fd);
   close_fd(&l->scan_fd);
+  xw_uevents_close(l->uevents);
   free(l);
 }

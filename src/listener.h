@@ -42,6 +42,8 @@ struct xw_counters {
   _Atomic uint64_t unknown;   /* well-formed records of unknown kind */
   _Atomic uint64_t dropped;   /* VM_ERRs not notified: dispatch queue full */
   _Atomic uint64_t reads;     /* read() calls that returned records */
+  _Atomic uint64_t wedged;    /* WEDGED uevents for this GPU */
+  _Atomic uint64_t coredumps; /* devcoredumps of this GPU */
   _Atomic uint64_t by_errno[XW_ERRNO_SLOTS];
 };
 
@@ -112,6 +114,7 @@ struct xw_listener_config {
   cdtime_t client_scan;
   const regex_t *client_process; /* NULL: any */
   const regex_t *client_cgroup;  /* NULL: any */
+  bool uevents; /* listen to udev for wedged devices and coredumps */
 };
 
 struct xw_listener;

@@ -3,6 +3,8 @@
 
 #include "utils/common/common.h"
 
+#include "uevents.h"
+
 static void notif_init(notification_t *n, int severity, cdtime_t time,
                        const char *name, const char *type,
                        const char *type_instance) {
@@ -56,6 +58,41 @@ int xw_notify_vm_err(const char *name, const char *node,
     plugin_notification_meta_add_unsigned_int(&n, "drm_client_id",
                                               client->client_id);
   }
+  return notif_send(&n);
+}
+
+int xw_notify_wedged(const char *name, const char *node, unsigned methods,
+                     cdtime_t time) {
+  notification_t n;
+  char advice[160], list[96] = "";
+  static const char *const names[] = {"none", "rebind", "bus-reset",
+                                      "vendor-specific", "unknown"};
+  for (unsigned i = 0; i < STATIC_ARRAY_SIZE(names); i++)
+    if (methods & (1u << i)) {
+      if (list[0] != '\0')
+        sstrncpy(list + strlen(list), ",", sizeof(list) - strlen(list));
+      sstrncpy(list + strlen(list), names[i], sizeof(list) - strlen(list));
+    }
+  notif_init(&n, NOTIF_FAILURE, time, name, "errors", "wedged");
+  snprintf(n.message, sizeof(n.message), "GPU %s is wedged; recovery: %s", name,
+           xw_wedge_advice(methods, advice, sizeof(advice)));
+  plugin_notification_meta_add_string(&n, "recovery", list);
+  plugin_notification_meta_add_string(&n, "device", node);
+  return notif_send(&n);
+}
+
+int xw_notify_coredump(const char *name, const char *node, unsigned index,
+                       cdtime_t time) {
+  notification_t n;
+  char path[64];
+  snprintf(path, sizeof(path), "/sys/class/devcoredump/devcd%u/data", index);
+  notif_init(&n, NOTIF_WARNING, time, name, "errors", "coredump");
+  snprintf(n.message, sizeof(n.message),
+           "GPU %s wrote a device coredump at %s; copy it within 5 minutes "
+           "for a bug report",
+           name, path);
+  plugin_notification_meta_add_string(&n, "coredump", path);
+  plugin_notification_meta_add_string(&n, "device", node);
   return notif_send(&n);
 }
 
@@ -138,6 +175,8 @@ int xw_dispatch_device_values(const char *name, const struct xw_counters *c,
   KEEP(derive(name, "unknown", ld(&c->unknown)));
   KEEP(derive(name, "dropped", ld(&c->dropped)));
   KEEP(derive(name, "suppressed", suppressed));
+  KEEP(derive(name, "wedged", ld(&c->wedged)));
+  KEEP(derive(name, "coredump", ld(&c->coredumps)));
   for (unsigned i = 0; i < XW_ERRNO_SLOTS; i++) {
     uint64_t n = ld(&c->by_errno[i]);
     if (n == 0)

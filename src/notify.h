@@ -23,6 +23,16 @@ int xw_notify_vm_err(const char *name, const char *node,
                      const struct xw_qitem *it,
                      const struct xw_client_attr *client, int severity);
 
+/** FAILURE: the GPU reported itself wedged; names the recovery method
+ *  (meta "recovery", the WEDGED= methods). */
+int xw_notify_wedged(const char *name, const char *node, unsigned methods,
+                     cdtime_t time);
+
+/** WARNING: the driver wrote a device coredump (/sys/class/devcoredump/
+ *  devcd<index>/data) that operators may want to save. */
+int xw_notify_coredump(const char *name, const char *node, unsigned index,
+                       cdtime_t time);
+
 /** "N more VM errors ... suppressed" for one device and errno. */
 int xw_notify_suppressed(const char *name, const char *node, int error_code,
                          uint64_t count, cdtime_t window, int severity);

@@ -18,6 +18,7 @@ void xw_config_init(struct xw_config *cfg) {
   cfg->notify_window = TIME_T_TO_CDTIME_T(60);
   cfg->notify_queue = XW_DEFAULT_NOTIFY_QUEUE;
   cfg->client_scan = TIME_T_TO_CDTIME_T(10);
+  cfg->watch_uevents = true;
 }
 
 void xw_config_free(struct xw_config *cfg) {
@@ -192,6 +193,8 @@ int xw_config_parse(struct xw_config *cfg, const oconfig_item_t *ci) {
       err = get_regex(c, &cfg->client_process);
     else if (strcasecmp("ClientCgroupMatch", c->key) == 0)
       err = get_regex(c, &cfg->client_cgroup);
+    else if (strcasecmp("WatchUevents", c->key) == 0)
+      err = cf_util_get_boolean(c, &cfg->watch_uevents);
     else {
       ERROR("xe_watch plugin: unknown option \"%s\"; see collectd-xe_watch(5) "
             "for the options.",

@@ -28,6 +28,7 @@ struct xw_config {
   cdtime_t client_scan;    /* ClientScanInterval */
   char *client_process;    /* ClientProcessMatch: regex on comm */
   char *client_cgroup;     /* ClientCgroupMatch: regex on cgroup path */
+  bool watch_uevents;      /* WatchUevents: wedged GPUs, coredumps */
 };
 
 #define XW_DEFAULT_QUEUE_SIZE 256

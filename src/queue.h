@@ -7,14 +7,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** One VM error on its way from the listener to the dispatcher. */
+enum xw_qkind {
+  XW_Q_VM_ERR = 0, /* a VM_ERR record */
+  XW_Q_WEDGED,     /* a wedged uevent; detail = XW_WEDGE_* bits */
+  XW_Q_COREDUMP,   /* a devcoredump appeared */
+};
+
+/** One event on its way from the listener to the dispatcher. */
 struct xw_qitem {
   uint64_t time;   /* cdtime_t of the read() that returned it */
   uint32_t device; /* index into the device table */
   uint32_t vm_id;
   int32_t error_code; /* negative errno */
   uint32_t serial;    /* client attribution serial; 0 for the node's watch */
+  uint32_t detail;
   uint8_t watch_id;
+  uint8_t kind; /* enum xw_qkind */
 };
 
 /**

@@ -129,6 +129,7 @@ static int xw_init(void) {
       .client_scan = g_cfg.client_scan,
       .client_process = g_have_rx_process ? &g_rx_process : NULL,
       .client_cgroup = g_have_rx_cgroup ? &g_rx_cgroup : NULL,
+      .uevents = g_cfg.watch_uevents,
   };
   if (err == 0)
     err = xw_listener_create(&g_listener, g_devs, g_ndev, &g_queue, &lc);

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+#include "uevents.h"
+
+#include <errno.h>
+#include <libudev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct xw_uevents {
+  struct udev *udev;
+  struct udev_monitor *mon;
+};
+
+static void copy(char *out, size_t len, const char *s) {
+  size_t n = s != NULL ? strlen(s) : 0;
+  if (n >= len)
+    n = len - 1;
+  if (n > 0)
+    memcpy(out, s, n);
+  out[n] = '\0';
+}
+
+unsigned xw_wedge_methods(const char *value) {
+  static const struct {
+    const char *name;
+    unsigned bit;
+  } names[] = {{"none", XW_WEDGE_NONE},
+               {"rebind", XW_WEDGE_REBIND},
+               {"bus-reset", XW_WEDGE_BUS_RESET},
+               {"vendor-specific", XW_WEDGE_VENDOR},
+               {"unknown", XW_WEDGE_UNKNOWN}};
+  unsigned bits = 0;
+  for (const char *p = value; p != NULL && *p != '\0';) {
+    size_t n = strcspn(p, ",");
+    unsigned bit = XW_WEDGE_UNKNOWN;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+      if (strlen(names[i].name) == n && strncmp(p, names[i].name, n) == 0)
+        bit = names[i].bit;
+    if (n > 0)
+      bits |= bit;
+    p += n;
+    if (*p == ',')
+      p++;
+  }
+  return bits != 0 ? bits : XW_WEDGE_UNKNOWN;
+}
+
+const char *xw_wedge_advice(unsigned methods, char *buf, size_t len) {
+  /* In the kernel's order of preference: the least disruptive first. */
+  if (methods & XW_WEDGE_NONE)
+    snprintf(buf, len, "none needed (the driver recovered by itself)");
+  else if (methods & XW_WEDGE_REBIND)
+    snprintf(buf, len, "rebind: unbind and rebind the xe driver");
+  else if (methods & XW_WEDGE_BUS_RESET)
+    snprintf(buf, len,
+             "bus-reset: unbind the driver, reset or re-enumerate the PCI "
+             "device, bind again");
+  else if (methods & XW_WEDGE_VENDOR)
+    snprintf(buf, len,
+             "vendor-specific: follow Intel's procedure (e.g. a firmware "
+             "flash) for this GPU");
+  else
+    snprintf(buf, len,
+             "unknown: the driver cannot tell; reboot or follow your "
+             "recovery policy");
+  return buf;
+}
+
+int xw_uevents_open(struct xw_uevents **out) {
+  struct xw_uevents *u = calloc(1, sizeof(*u));
+  if (u == NULL)
+    return -ENOMEM;
+  u->udev = udev_new();
+  if (u->udev != NULL)
+    u->mon = udev_monitor_new_from_netlink(u->udev, "udev");
+  int err = 0;
+  if (u->mon == NULL)
+    err = errno != 0 ? -errno : -ENOMEM;
+  else if ((err = udev_monitor_filter_add_match_subsystem_devtype(u->mon, "drm",
+                                                                  NULL)) >= 0 &&
+           (err = udev_monitor_filter_add_match_subsystem_devtype(
+                u->mon, "devcoredump", NULL)) >= 0)
+    err = udev_monitor_enable_receiving(u->mon);
+  if (err < 0) {
+    xw_uevents_close(u);
+    return err;
+  }
+  *out = u;
+  return 0;
+}
+
+int xw_uevents_fd(const struct xw_uevents *u) {
+  return udev_monitor_get_fd(u->mon);
+}
+
+/* The PCI slot of the GPU behind a drm card or a devcoredump (whose
+ * "failing_device" is the GPU). */
+static void pci_slot_of(struct udev_device *d, char *out, size_t len) {
+  struct udev_device *pci =
+      udev_device_get_parent_with_subsystem_devtype(d, "pci", NULL);
+  copy(out, len, pci != NULL ? udev_device_get_sysname(pci) : NULL);
+}
+
+int xw_uevents_next(struct xw_uevents *u, struct xw_uevent *ev) {
+  struct udev_device *d = udev_monitor_receive_device(u->mon);
+  if (d == NULL)
+    return 0;
+  memset(ev, 0, sizeof(*ev));
+  const char *subsystem = udev_device_get_subsystem(d);
+  const char *action = udev_device_get_action(d);
+  copy(ev->sysname, sizeof(ev->sysname), udev_device_get_sysname(d));
+  copy(ev->devnode, sizeof(ev->devnode), udev_device_get_devnode(d));
+
+  if (subsystem != NULL && strcmp(subsystem, "drm") == 0 && action != NULL &&
+      strcmp(action, "change") == 0) {
+    const char *wedged = udev_device_get_property_value(d, "WEDGED");
+    if (wedged != NULL) {
+      ev->kind = XW_UEVENT_WEDGED;
+      ev->methods = xw_wedge_methods(wedged);
+      pci_slot_of(d, ev->pci_slot, sizeof(ev->pci_slot));
+    }
+  } else if (subsystem != NULL && strcmp(subsystem, "devcoredump") == 0 &&
+             action != NULL && strcmp(action, "add") == 0) {
+    ev->kind = XW_UEVENT_COREDUMP;
+    /* devcdN/failing_device links to the device that dumped. */
+    char path[512], real[512];
+    snprintf(path, sizeof(path), "%s/failing_device",
+             udev_device_get_syspath(d));
+    struct udev_device *gpu = realpath(path, real) != NULL
+                                  ? udev_device_new_from_syspath(u->udev, real)
+                                  : NULL;
+    if (gpu != NULL) {
+      const char *sub = udev_device_get_subsystem(gpu);
+      if (sub != NULL && strcmp(sub, "pci") == 0)
+        copy(ev->pci_slot, sizeof(ev->pci_slot), udev_device_get_sysname(gpu));
+      else
+        pci_slot_of(gpu, ev->pci_slot, sizeof(ev->pci_slot));
+      udev_device_unref(gpu);
+    }
+  }
+  udev_device_unref(d);
+  return 1;
+}
+
+void xw_uevents_close(struct xw_uevents *u) {
+  if (u == NULL)
+    return;
+  udev_monitor_unref(u->mon);
+  udev_unref(u->udev);
+  free(u);
+}
