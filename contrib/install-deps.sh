@@ -4,7 +4,8 @@
 set -euo pipefail
 
 pkgs=(build-essential autoconf automake libtool pkg-config
-	collectd-core collectd-dev libdrm-dev libudev-dev check valgrind clang-format)
+	collectd-core collectd-dev libdrm-dev libudev-dev check valgrind clang-format
+	umockdev libumockdev-dev)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct xw_uevents {
   struct udev *udev;
@@ -123,20 +124,17 @@ int xw_uevents_next(struct xw_uevents *u, struct xw_uevent *ev) {
   } else if (subsystem != NULL && strcmp(subsystem, "devcoredump") == 0 &&
              action != NULL && strcmp(action, "add") == 0) {
     ev->kind = XW_UEVENT_COREDUMP;
-    /* devcdN/failing_device links to the device that dumped. */
-    char path[512], real[512];
+    /* devcdN/failing_device links to the device that dumped: for xe the
+     * GPU's PCI device, named by the link's last component. */
+    char path[512], link[512];
     snprintf(path, sizeof(path), "%s/failing_device",
              udev_device_get_syspath(d));
-    struct udev_device *gpu = realpath(path, real) != NULL
-                                  ? udev_device_new_from_syspath(u->udev, real)
-                                  : NULL;
-    if (gpu != NULL) {
-      const char *sub = udev_device_get_subsystem(gpu);
-      if (sub != NULL && strcmp(sub, "pci") == 0)
-        copy(ev->pci_slot, sizeof(ev->pci_slot), udev_device_get_sysname(gpu));
-      else
-        pci_slot_of(gpu, ev->pci_slot, sizeof(ev->pci_slot));
-      udev_device_unref(gpu);
+    ssize_t n = readlink(path, link, sizeof(link) - 1);
+    if (n > 0) {
+      link[n] = '\0';
+      const char *slash = strrchr(link, '/');
+      copy(ev->pci_slot, sizeof(ev->pci_slot),
+           slash != NULL ? slash + 1 : link);
     }
   }
   udev_device_unref(d);
