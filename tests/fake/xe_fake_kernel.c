@@ -8,8 +8,14 @@
  * real collectd with this library preloaded. It fakes:
  *
  *  - DRM files: open() of a node listed in $XE_FAKE_DEVICES returns a real fd
- *    (an eventfd) that the fake tracks; DRM_IOCTL_VERSION and
- *    DRM_IOCTL_XE_WATCH_QUEUE behave as in drm_ioctl() and the Xe RFC.
+ *    (a memfd named "xe-fake-drm:<client-id>:<node>") that the fake tracks;
+ *    DRM_IOCTL_VERSION and DRM_IOCTL_XE_WATCH_QUEUE behave as in drm_ioctl()
+ *    and the Xe RFC; fstat() sees DRM char device 226:N.
+ *  - DRM files of other processes: pidfd_getfd() of a faked process's DRM fd
+ *    gives a tracked "remote" file whose lifetime is its owner's; the memfd
+ *    carries the file's identity and, shared by every holder, who holds it.
+ *  - /proc/PID/{fd,fdinfo}/N, comm and cgroup of every faked DRM fd, written
+ *    into $XE_FAKE_PROCROOT for code that scans procfs for DRM clients.
  *  - notification pipes: pipe2(O_NOTIFICATION_PIPE) returns a real pipe whose
  *    records live in a ring here; the real pipe carries one token byte per
  *    queued record so that poll/epoll on the real fd behave like pipe_poll().
@@ -28,6 +34,7 @@
 #endif
 
 #include <ctype.h>
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,9 +52,12 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/pidfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,6 +84,13 @@ int __open64_2(const char *path, int flags);
 int __openat_2(int dirfd, const char *path, int flags);
 int __openat64_2(int dirfd, const char *path, int flags);
 ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen);
+/* The stat entry points of binaries built against glibc < 2.33. */
+int __fxstat(int ver, int fd, struct stat *st);
+int __fxstat64(int ver, int fd, struct stat64 *st);
+int __fxstatat(int ver, int dirfd, const char *path, struct stat *st,
+               int flags);
+int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st,
+                 int flags);
 
 /* ---- the real libc ---------------------------------------------------- */
 
@@ -95,6 +112,17 @@ static struct {
   fcntl_fn fcntl, fcntl64;
   int (*close_range)(unsigned int, unsigned int, int);
   void (*closefrom)(int);
+  int (*fstat)(int, struct stat *);
+  int (*fstat64)(int, struct stat64 *);
+  int (*fstatat)(int, const char *, struct stat *, int);
+  int (*fstatat64)(int, const char *, struct stat64 *, int);
+  int (*fxstat)(int, int, struct stat *);
+  int (*fxstat64)(int, int, struct stat64 *);
+  int (*fxstatat)(int, int, const char *, struct stat *, int);
+  int (*fxstatat64)(int, int, const char *, struct stat64 *, int);
+  int (*statx)(int, const char *, int, unsigned int, struct statx *);
+  int (*pidfd_getfd)(int, int, unsigned int);
+  long (*syscall)(long, ...);
 } real;
 
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
@@ -133,6 +161,24 @@ static void resolve_real(void) {
   real.close_range =
       (int (*)(unsigned int, unsigned int, int))next_sym("close_range", false);
   real.closefrom = (void (*)(int))next_sym("closefrom", false);
+  real.fstat = (int (*)(int, struct stat *))next_sym("fstat", true);
+  real.fstat64 = (int (*)(int, struct stat64 *))next_sym("fstat64", true);
+  real.fstatat = (int (*)(int, const char *, struct stat *, int))next_sym(
+      "fstatat", true);
+  real.fstatat64 = (int (*)(int, const char *, struct stat64 *, int))next_sym(
+      "fstatat64", true);
+  real.fxstat = (int (*)(int, int, struct stat *))next_sym("__fxstat", false);
+  real.fxstat64 =
+      (int (*)(int, int, struct stat64 *))next_sym("__fxstat64", false);
+  real.fxstatat = (int (*)(int, int, const char *, struct stat *,
+                           int))next_sym("__fxstatat", false);
+  real.fxstatat64 = (int (*)(int, int, const char *, struct stat64 *,
+                             int))next_sym("__fxstatat64", false);
+  real.statx = (int (*)(int, const char *, int, unsigned int,
+                        struct statx *))next_sym("statx", false);
+  real.pidfd_getfd =
+      (int (*)(int, int, unsigned int))next_sym("pidfd_getfd", false);
+  real.syscall = (long (*)(long, ...))next_sym("syscall", true);
 }
 
 /* Interposers can run before our constructor (another library's constructor

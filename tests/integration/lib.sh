@@ -249,7 +249,8 @@ xw_start_checked() {
 	pre=${pre:+$pre:}$XW_FAKE_LIB
 	rm -f "$T/pid.$XW_RUN" "$T/exit.$XW_RUN"
 	(
-		eval "env \"\$@\" $XW_COLLECTD_ENV $XW_COLLECTD_WRAPPER env LD_PRELOAD=\"\$pre\" \
+		# exec: $! must be collectd (or its wrapper, which execs it).
+		eval "exec env \"\$@\" $XW_COLLECTD_ENV $XW_COLLECTD_WRAPPER env LD_PRELOAD=\"\$pre\" \
 			\"\$XW_COLLECTD_REAL\" -f -C \"\$T/collectd.conf\"" >"$T/stdout" 2>&1 &
 		echo $! >"$T/pid.$XW_RUN"
 		wait $!

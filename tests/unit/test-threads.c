@@ -64,20 +64,6 @@ static void ctl(int s, char *reply, size_t len, const char *fmt, ...) {
   reply[got] = '\0';
 }
 
-/* A posting command; returns the records the simulated kernel queued. */
-static unsigned post(int s, const char *fmt, const char *node, ...) {
-  char cmd[200], reply[128];
-  va_list ap;
-  va_start(ap, node);
-  vsnprintf(cmd, sizeof(cmd), fmt, ap);
-  va_end(ap);
-  ctl(s, reply, sizeof(reply), "%s %s", node, cmd);
-  unsigned q = 0, lost = 0;
-  ck_assert_msg(sscanf(reply, "ok %u %u", &q, &lost) == 2, "reply '%s'", reply);
-  return q;
-}
-
-/* Commands for one node: "vm_err NODE ..." is built as "vm_err" + node. */
 static unsigned vm_err(int s, const char *node, unsigned vm, int err,
                        unsigned count) {
   char cmd[200], reply[128];
@@ -426,7 +412,10 @@ int main(int argc, char **argv) {
     setenv("XE_FAKE_CTL", sock, 1);
     setenv("LD_PRELOAD", preload, 1);
     setenv("CK_FORK", "no", 1);
-    execv("/proc/self/exe", argv);
+    char self[PATH_MAX];
+    if (strchr(argv[0], '/') == NULL || realpath(argv[0], self) == NULL)
+      sstrncpy(self, "/proc/self/exe", sizeof(self));
+    execv(self, argv);
     perror("exec");
     _exit(99);
   }
