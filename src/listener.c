@@ -529,6 +529,15 @@ static void handle_uevents(struct xw_listener *l) {
     struct xw_device *dev = device_of(l, &ev);
     if (dev == NULL)
       continue; /* another GPU: not ours to report */
+    if (ev.kind == XW_UEVENT_ADDED) {
+      /* A node of a device we wait for appeared: try now, not after the
+       * back-off. */
+      if (atomic_load(&dev->state) == XW_DEV_RETRYING) {
+        dev->retry_at = 0;
+        xw_listener_attempt_due(l);
+      }
+      continue;
+    }
     struct xw_qitem it = {.time = cdtime(), .device = dev->index};
     if (ev.kind == XW_UEVENT_WEDGED) {
       ctr_add(&dev->ctr.wedged, 1);

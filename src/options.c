@@ -32,6 +32,21 @@ void xw_config_free(struct xw_config *cfg) {
   sfree(cfg->client_cgroup);
 }
 
+int xw_config_add_device(struct xw_config *cfg, const char *path) {
+  char **grown =
+      realloc(cfg->devices, (cfg->ndevices + 1) * sizeof(*cfg->devices));
+  char *node = strdup(path);
+  if (grown == NULL || node == NULL) {
+    free(node);
+    if (grown != NULL)
+      cfg->devices = grown;
+    return -ENOMEM;
+  }
+  cfg->devices = grown;
+  cfg->devices[cfg->ndevices++] = node;
+  return 0;
+}
+
 static int add_device(struct xw_config *cfg, const oconfig_item_t *ci) {
   char *node = NULL;
   if (cf_util_get_string(ci, &node) != 0) {
@@ -61,15 +76,9 @@ static int add_device(struct xw_config *cfg, const oconfig_item_t *ci) {
     free(node);
     return -1;
   }
-  char **grown =
-      realloc(cfg->devices, (cfg->ndevices + 1) * sizeof(*cfg->devices));
-  if (grown == NULL) {
-    free(node);
-    return -1;
-  }
-  cfg->devices = grown;
-  cfg->devices[cfg->ndevices++] = node;
-  return 0;
+  int err = xw_config_add_device(cfg, node);
+  free(node);
+  return err == 0 ? 0 : -1;
 }
 
 static int get_int_range(const oconfig_item_t *ci, int min, int max, int *out) {
@@ -195,6 +204,8 @@ int xw_config_parse(struct xw_config *cfg, const oconfig_item_t *ci) {
       err = get_regex(c, &cfg->client_cgroup);
     else if (strcasecmp("WatchUevents", c->key) == 0)
       err = cf_util_get_boolean(c, &cfg->watch_uevents);
+    else if (strcasecmp("AutoDiscover", c->key) == 0)
+      err = cf_util_get_boolean(c, &cfg->auto_discover);
     else {
       ERROR("xe_watch plugin: unknown option \"%s\"; see collectd-xe_watch(5) "
             "for the options.",
@@ -208,9 +219,10 @@ int xw_config_parse(struct xw_config *cfg, const oconfig_item_t *ci) {
 }
 
 int xw_config_validate(const struct xw_config *cfg) {
-  if (cfg->ndevices == 0) {
+  if (cfg->ndevices == 0 && !cfg->auto_discover) {
     ERROR("xe_watch plugin: no Device configured; add one such as "
-          "Device \"/dev/dri/renderD128\" to <Plugin xe_watch>.");
+          "Device \"/dev/dri/renderD128\" to <Plugin xe_watch>, or "
+          "AutoDiscover true.");
     return -1;
   }
   if (cfg->retry_max < cfg->retry_interval) {

@@ -29,6 +29,7 @@ struct xw_config {
   char *client_process;    /* ClientProcessMatch: regex on comm */
   char *client_cgroup;     /* ClientCgroupMatch: regex on cgroup path */
   bool watch_uevents;      /* WatchUevents: wedged GPUs, coredumps */
+  bool auto_discover;      /* AutoDiscover: every xe render node udev knows */
 };
 
 #define XW_DEFAULT_QUEUE_SIZE 256
@@ -45,6 +46,9 @@ void xw_config_free(struct xw_config *cfg);
  * -1 if the configuration must be rejected.
  */
 int xw_config_parse(struct xw_config *cfg, const oconfig_item_t *ci);
+
+/** Append a device node (no checks: for discovered nodes). 0 or -ENOMEM. */
+int xw_config_add_device(struct xw_config *cfg, const char *path);
 
 /** Checks that need the whole configuration (e.g. at least one Device).
  *  Logs what to fix; returns 0 or -1. */

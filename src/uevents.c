@@ -68,6 +68,42 @@ const char *xw_wedge_advice(unsigned methods, char *buf, size_t len) {
   return buf;
 }
 
+int xw_discover_xe_nodes(void (*cb)(void *ctx, const char *node), void *ctx) {
+  struct udev *udev = udev_new();
+  if (udev == NULL)
+    return -ENOMEM;
+  struct udev_enumerate *e = udev_enumerate_new(udev);
+  int found = 0;
+  int err = e == NULL ? -ENOMEM : 0;
+  if (err == 0)
+    err = udev_enumerate_add_match_subsystem(e, "drm");
+  if (err >= 0)
+    err = udev_enumerate_add_match_sysname(e, "renderD*");
+  if (err >= 0)
+    err = udev_enumerate_scan_devices(e);
+  if (err >= 0) {
+    struct udev_list_entry *it;
+    udev_list_entry_foreach(it, udev_enumerate_get_list_entry(e)) {
+      struct udev_device *d =
+          udev_device_new_from_syspath(udev, udev_list_entry_get_name(it));
+      if (d == NULL)
+        continue;
+      struct udev_device *pci =
+          udev_device_get_parent_with_subsystem_devtype(d, "pci", NULL);
+      const char *driver = pci != NULL ? udev_device_get_driver(pci) : NULL;
+      const char *node = udev_device_get_devnode(d);
+      if (driver != NULL && strcmp(driver, "xe") == 0 && node != NULL) {
+        cb(ctx, node);
+        found++;
+      }
+      udev_device_unref(d);
+    }
+  }
+  udev_enumerate_unref(e);
+  udev_unref(udev);
+  return err < 0 ? err : found;
+}
+
 int xw_uevents_open(struct xw_uevents **out) {
   struct xw_uevents *u = calloc(1, sizeof(*u));
   if (u == NULL)
@@ -114,7 +150,11 @@ int xw_uevents_next(struct xw_uevents *u, struct xw_uevent *ev) {
   copy(ev->devnode, sizeof(ev->devnode), udev_device_get_devnode(d));
 
   if (subsystem != NULL && strcmp(subsystem, "drm") == 0 && action != NULL &&
-      strcmp(action, "change") == 0) {
+      strcmp(action, "add") == 0) {
+    ev->kind = XW_UEVENT_ADDED;
+    pci_slot_of(d, ev->pci_slot, sizeof(ev->pci_slot));
+  } else if (subsystem != NULL && strcmp(subsystem, "drm") == 0 &&
+             action != NULL && strcmp(action, "change") == 0) {
     const char *wedged = udev_device_get_property_value(d, "WEDGED");
     if (wedged != NULL) {
       ev->kind = XW_UEVENT_WEDGED;

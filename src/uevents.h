@@ -18,7 +18,12 @@ enum xw_wedge_method {
   XW_WEDGE_UNKNOWN = 1u << 4,
 };
 
-enum xw_uevent_kind { XW_UEVENT_OTHER, XW_UEVENT_WEDGED, XW_UEVENT_COREDUMP };
+enum xw_uevent_kind {
+  XW_UEVENT_OTHER,
+  XW_UEVENT_WEDGED,
+  XW_UEVENT_COREDUMP,
+  XW_UEVENT_ADDED, /* a DRM node appeared: a device may be back */
+};
 
 /** What one uevent says, with the names to match it to a device by. */
 struct xw_uevent {
@@ -35,6 +40,13 @@ unsigned xw_wedge_methods(const char *value);
 
 /** Operator text for a method set: what to do. Returns buf. */
 const char *xw_wedge_advice(unsigned methods, char *buf, size_t len);
+
+/**
+ * Every render node (renderD*) of a GPU the xe driver is bound to, as udev
+ * knows them now: calls cb(ctx, "/dev/dri/renderD128") for each. Returns
+ * how many, or a negative errno if udev cannot be asked.
+ */
+int xw_discover_xe_nodes(void (*cb)(void *ctx, const char *node), void *ctx);
 
 struct xw_uevents;
 

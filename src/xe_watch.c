@@ -18,6 +18,7 @@
 #include "listener.h"
 #include "notify.h"
 #include "queue.h"
+#include "uevents.h"
 
 static struct xw_config g_cfg;
 static bool g_cfg_ready;
@@ -87,6 +88,20 @@ static void teardown(void) {
   g_ndev = 0;
 }
 
+static void add_discovered(void *ctx, const char *node) {
+  struct xw_config *cfg = ctx;
+  char a[PATH_MAX], b[PATH_MAX];
+  const char *ra = realpath(node, a) != NULL ? a : node;
+  for (size_t i = 0; i < cfg->ndevices; i++) {
+    const char *rb = realpath(cfg->devices[i], b) != NULL ? b : cfg->devices[i];
+    if (strcmp(ra, rb) == 0)
+      return; /* configured already */
+  }
+  if (cfg->ndevices >= XW_MAX_DEVICES || xw_config_add_device(cfg, node) != 0)
+    return;
+  INFO("xe_watch plugin: AutoDiscover: found %s", node);
+}
+
 static int xw_init(void) {
   if (!g_cfg_ready || g_cfg_bad) {
     ERROR("xe_watch plugin: %s; not starting.",
@@ -96,6 +111,21 @@ static int xw_init(void) {
   }
   if (g_listener != NULL)
     return 0; /* init may run again after a re-read; keep one listener */
+
+  if (g_cfg.auto_discover) {
+    int n = xw_discover_xe_nodes(add_discovered, &g_cfg);
+    if (n < 0)
+      ERROR("xe_watch plugin: AutoDiscover: cannot ask udev for devices: %s",
+            STRERROR(-n));
+    else if (n == 0)
+      WARNING("xe_watch plugin: AutoDiscover found no GPU bound to the xe "
+              "driver%s",
+              g_cfg.ndevices > 0 ? "; watching the configured Devices" : "");
+  }
+  if (g_cfg.ndevices == 0) {
+    ERROR("xe_watch plugin: no device to watch; not starting.");
+    return -1;
+  }
 
   g_devs = calloc(g_cfg.ndevices, sizeof(*g_devs));
   if (g_devs == NULL)

@@ -114,6 +114,18 @@ START_TEST(no_device) {
 }
 END_TEST
 
+START_TEST(auto_discover_needs_no_device) {
+  oconfig_item_t *ci = mock_ci_block("Plugin");
+  mock_ci_add_boolean(ci, "AutoDiscover", true);
+  mock_ci_add_boolean(ci, "WatchUevents", false);
+  ck_assert_int_eq(parse(ci), 0);
+  ck_assert(cfg.auto_discover);
+  ck_assert(!cfg.watch_uevents);
+  ck_assert_uint_eq(cfg.ndevices, 0);
+  xw_config_free(&cfg);
+}
+END_TEST
+
 START_TEST(duplicate_device) {
   mock_expect_errors();
   oconfig_item_t *ci = mock_ci_block("Plugin");
@@ -158,6 +170,7 @@ static Suite *config_suite(void) {
                       (int)(sizeof(bad) / sizeof(bad[0])));
   tcase_add_test(tc, no_device);
   tcase_add_test(tc, duplicate_device);
+  tcase_add_test(tc, auto_discover_needs_no_device);
   tcase_add_test(tc, retry_cap_below_interval);
   tcase_add_test(tc, nothing_to_report);
   suite_add_tcase(s, tc);

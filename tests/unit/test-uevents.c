@@ -157,6 +157,47 @@ START_TEST(wedge_methods) {
 }
 END_TEST
 
+static void collect_node(void *ctx, const char *node) {
+  char *out = ctx;
+  if (out[0] != '\0')
+    strcat(out, " ");
+  strcat(out, node);
+}
+
+START_TEST(discovers_xe_render_nodes) {
+  /* card0's GPU becomes an xe GPU with a render node; another GPU is i915. */
+  umockdev_testbed_set_attribute_link(tb, pci, "driver",
+                                      "../../bus/pci/drivers/xe");
+  char *r = umockdev_testbed_add_device(tb, "drm", "renderD128", pci, NULL,
+                                        "DEVNAME", "/dev/dri/renderD128", NULL);
+  char *pci3 = umockdev_testbed_add_device(tb, "pci", "0000:05:00.0", NULL,
+                                           "vendor", "0x8086", NULL, NULL);
+  umockdev_testbed_set_attribute_link(tb, pci3, "driver",
+                                      "../../bus/pci/drivers/i915");
+  char *r2 =
+      umockdev_testbed_add_device(tb, "drm", "renderD129", pci3, NULL,
+                                  "DEVNAME", "/dev/dri/renderD129", NULL);
+  char found[256] = "";
+  ck_assert_int_eq(xw_discover_xe_nodes(collect_node, found), 1);
+  ck_assert_str_eq(found, "/dev/dri/renderD128");
+  g_free(r);
+  g_free(r2);
+  g_free(pci3);
+}
+END_TEST
+
+START_TEST(added_node_is_retried_at_once) {
+  ck_assert_int_eq(atomic_load(&devs[0]->state), XW_DEV_RETRYING);
+  cdtime_t before = devs[0]->retry_at;
+  usleep(20000);
+  umockdev_testbed_uevent(tb, card, "add");
+  PUMP_UNTIL(devs[0]->retry_at != before);
+  /* A new attempt (still failing here) was made long before the 60 s
+   * back-off would have allowed one. */
+  ck_assert_uint_gt(devs[0]->retry_at, before);
+}
+END_TEST
+
 static Suite *uevents_suite(void) {
   Suite *s = suite_create("uevents");
   TCase *tc = tcase_create("umockdev");
@@ -166,6 +207,8 @@ static Suite *uevents_suite(void) {
   tcase_add_test(tc, coredump_is_reported);
   tcase_add_test(tc, other_events_are_ignored);
   tcase_add_test(tc, wedge_methods);
+  tcase_add_test(tc, discovers_xe_render_nodes);
+  tcase_add_test(tc, added_node_is_retried_at_once);
   suite_add_tcase(s, tc);
   return s;
 }
