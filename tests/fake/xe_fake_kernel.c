@@ -193,6 +193,16 @@ static struct {
   bool debug;      /* XE_FAKE_DEBUG=1 */
 } cfg = {.emulate_wq = true};
 
+/* The procfs fixture ($XE_FAKE_PROCROOT), written under big_lock. */
+static struct {
+  bool on;
+  bool exiting;   /* our exit handler ran: write nothing any more */
+  char root[512]; /* absolute */
+  const char *cgroup; /* $XE_FAKE_CGROUP, or NULL: copy /proc/self/cgroup */
+  pid_t dir_pid;      /* the process whose <root>/<pid> exists */
+  unsigned int seq;   /* temporary file names */
+} fx;
+
 __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...) {
   need_real();
   int saved = errno;
@@ -241,16 +251,50 @@ struct device {
   char pdev[32];
   enum dev_state state;
   unsigned int gen; /* bumped by "remove": older files are unplugged */
+  bool learned;     /* not in our table: known from another process's file */
   struct dfile *files;
 };
 
-/* A DRM open file description: shared by dup()s, released on last close. */
+/* Every DRM file's memfd starts with this page, mapped MAP_SHARED by each
+ * process that tracks the file: its identity for pidfd_getfd() callers, and
+ * one slot per holding process with the number of fds it has on the file,
+ * so that a process holding a remote file can tell when every holder has
+ * closed it (the kernel releases a file on its last fput, whoever did it). */
+#define SHM_MAGIC 0x316d72646b667865ULL /* "xefkdrm1" */
+#define SHM_SIZE 4096
+#define SHM_SLOTS 256
+#define SHM_NODE 512
+
+struct shm_file {
+  uint64_t magic;
+  uint64_t client_id;
+  int32_t fflags; /* f_flags as at open(), for fdinfo */
+  int32_t pad;
+  char node[SHM_NODE];
+  char driver[32];
+  char pdev[32];
+  struct {
+    int32_t pid; /* 0: free */
+    int32_t refs;
+  } slots[SHM_SLOTS];
+};
+_Static_assert(sizeof(struct shm_file) <= SHM_SIZE, "shm header too big");
+
+/* A DRM open file description: shared by dup()s, released on last close.
+ * A remote one came from another process through pidfd_getfd(): it lives
+ * while any process holds it, and without our fds only for its watches. */
 struct dfile {
   struct dfile *next; /* in device->files */
   struct device *dev;
   unsigned int gen;
-  int refs;    /* fds in this process that refer to it */
-  int accmode; /* O_RDONLY / O_WRONLY / O_RDWR */
+  int refs;           /* fds in this process that refer to it */
+  int accmode;        /* O_RDONLY / O_WRONLY / O_RDWR */
+  int fflags;         /* f_flags for fdinfo, without O_NONBLOCK/O_CLOEXEC */
+  uint64_t client_id; /* drm-client-id */
+  struct shm_file *shm; /* the memfd's first page; NULL if not mapped */
+  int slot;             /* our slot in shm->slots, -1: none yet */
+  bool remote;
+  int pidfd; /* remote: the process it came from, -1 once it exited */
   struct watch *watches;
 };
 
