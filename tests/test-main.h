@@ -11,6 +11,15 @@ void xw_register_suite(Suite *(*make)(void));
  *  log they did not announce with mock_expect_errors(). */
 TCase *xw_tcase(const char *name);
 
+/** Run `step` (e.g. one round of an event loop) until cond holds, at most
+ *  200 times, then assert cond. */
+#define XW_STEP_UNTIL(step, cond)                                              \
+  do {                                                                         \
+    for (int i_ = 0; i_ < 200 && !(cond); i_++)                                \
+      step;                                                                    \
+    ck_assert_msg((cond), "timed out waiting for " #cond);                     \
+  } while (0)
+
 #define XW_SUITE(fn)                                                           \
   static void __attribute__((constructor)) register_##fn(void) {               \
     xw_register_suite(fn);                                                     \

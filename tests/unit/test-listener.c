@@ -72,13 +72,7 @@ static void teardown(void) {
   mock_reset();
 }
 
-/* Run the loop until cond holds or ~2 s pass. */
-#define PUMP_UNTIL(cond)                                                       \
-  do {                                                                         \
-    for (int i_ = 0; i_ < 200 && !(cond); i_++)                                \
-      xw_listener_dispatch(l, 10);                                             \
-    ck_assert_msg((cond), "timed out waiting for " #cond);                     \
-  } while (0)
+#define PUMP_UNTIL(cond) XW_STEP_UNTIL(xw_listener_dispatch(l, 10), cond)
 
 static uint64_t ld(_Atomic uint64_t *c) { return atomic_load(c); }
 

@@ -59,12 +59,7 @@ static void teardown(void) {
   mock_reset();
 }
 
-#define PUMP_UNTIL(cond)                                                       \
-  do {                                                                         \
-    for (int i_ = 0; i_ < 200 && !(cond); i_++)                                \
-      xw_listener_dispatch(l, 10);                                             \
-    ck_assert_msg((cond), "timed out waiting for " #cond);                     \
-  } while (0)
+#define PUMP_UNTIL(cond) XW_STEP_UNTIL(xw_listener_dispatch(l, 10), cond)
 
 START_TEST(wedged_card_is_reported) {
   umockdev_testbed_set_property(tb, card, "WEDGED", "rebind,bus-reset");
