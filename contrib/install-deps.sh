@@ -5,7 +5,9 @@ set -euo pipefail
 
 pkgs=(build-essential autoconf automake libtool pkg-config
 	collectd-core collectd-dev libdrm-dev libudev-dev check valgrind clang-format
-	umockdev libumockdev-dev)
+	umockdev libumockdev-dev
+	influxdb prometheus prometheus-alertmanager libmicrohttpd12
+	libprotobuf-c1 python3 curl)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -22,6 +22,7 @@ struct xw_told {
 struct xw_report {
   uint64_t seen_seq;
   int seen_state;
+  cdtime_t state_told; /* when "not listening" was last sent */
   struct xw_told lost, dropped, malformed, unknown;
   struct xw_window win[XW_ERRNO_SLOTS];
   _Atomic uint64_t suppressed;
@@ -150,15 +151,27 @@ static void check_device(struct xw_dispatcher *d, size_t i, cdtime_t now,
   char name[XW_NAME_LEN], cause[256], msg[NOTIF_MAX_MSG_LEN];
   bool notify = d->cfg->send_notification;
 
+  /* A transition is told at once; "not listening" is told again every
+   * window while it lasts, so an alert pipeline that missed it (or expires
+   * alerts that are not refreshed) still shows it. */
   uint64_t seq = atomic_load(&dev->state_seq);
-  if (seq != r->seen_seq) {
-    r->seen_seq = seq;
-    int st = atomic_load(&dev->state);
+  int st = atomic_load(&dev->state);
+  bool changed = seq != r->seen_seq && st != r->seen_state;
+  bool repeat = st == XW_DEV_RETRYING && r->seen_state == XW_DEV_RETRYING &&
+                r->state_told != 0 && now >= r->state_told + win;
+  r->seen_seq = seq;
+  if ((changed && st != XW_DEV_STARTING) || repeat) {
+    char code[24];
     xw_device_snapshot(dev, name, sizeof(name), cause, sizeof(cause));
-    if (st != r->seen_state && st != XW_DEV_STARTING && notify)
-      xw_notify_state(name, dev->node, st == XW_DEV_LISTENING, cause);
-    r->seen_state = st;
+    xw_device_cause_code(dev, code, sizeof(code));
+    if (notify)
+      xw_notify_state(name, dev->node, st == XW_DEV_LISTENING, cause, code);
+    r->state_told = st == XW_DEV_RETRYING ? now : 0;
   }
+  r->seen_state = st;
+  if (st == XW_DEV_RETRYING && r->state_told != 0 &&
+      (*next == 0 || r->state_told + win < *next))
+    *next = r->state_told + win;
 
   uint64_t n;
   n = delta_due(&r->lost, atomic_load(&c->lost), now, win, next);

@@ -83,6 +83,25 @@ void xw_device_snapshot(struct xw_device *dev, char *name, size_t name_len,
   pthread_mutex_unlock(&dev->lock);
 }
 
+void xw_device_cause_code(struct xw_device *dev, char *code, size_t len) {
+  pthread_mutex_lock(&dev->lock);
+  sstrncpy(code, dev->cause_code, len);
+  pthread_mutex_unlock(&dev->lock);
+}
+
+/* A short, stable name for a failure, for routing rules. */
+static void cause_code(enum xw_stage stage, int err, char *out, size_t len) {
+  char nb[16];
+  if (stage == XW_STAGE_DRIVER)
+    sstrncpy(out, "not-xe", len);
+  else if (stage == XW_STAGE_REMOVED)
+    sstrncpy(out, "removed", len);
+  else if (stage == XW_STAGE_READ && err == 0)
+    sstrncpy(out, "eof", len);
+  else
+    sstrncpy(out, xw_errno_name(err, nb, sizeof(nb)), len);
+}
+
 bool xw_device_client(struct xw_device *dev, unsigned watch_id, uint32_t serial,
                       struct xw_client_attr *out) {
   if (watch_id == 0 || watch_id >= XW_WATCH_SLOTS)
@@ -181,6 +200,7 @@ static void fail(struct xw_listener *l, struct xw_device *dev,
 
   pthread_mutex_lock(&dev->lock);
   sstrncpy(dev->cause, text, sizeof(dev->cause));
+  cause_code(stage, err, dev->cause_code, sizeof(dev->cause_code));
   pthread_mutex_unlock(&dev->lock);
 
   if (was_listening)
@@ -384,6 +404,7 @@ static void attempt(struct xw_listener *l, struct xw_device *dev) {
   pthread_mutex_lock(&dev->lock);
   sstrncpy(dev->name, id.name, sizeof(dev->name));
   dev->cause[0] = '\0';
+  dev->cause_code[0] = '\0';
   pthread_mutex_unlock(&dev->lock);
   char real[PATH_MAX];
   sstrncpy(dev->node_real, realpath(dev->node, real) ? real : dev->node,

@@ -73,6 +73,7 @@ struct xw_device {
   pthread_mutex_t lock;
   char name[XW_NAME_LEN]; /* plugin_instance */
   char cause[256];        /* why it is not listening, for notifications */
+  char cause_code[24];    /* the same for machines: ENOPKG, removed, ... */
   struct xw_client_attr *clients[XW_WATCH_SLOTS]; /* [0] unused */
 
   _Atomic int state;          /* enum xw_dev_state */
@@ -103,6 +104,8 @@ bool xw_device_client(struct xw_device *dev, unsigned watch_id, uint32_t serial,
 /** Copy the device's name (and cause, if cause != NULL) under its lock. */
 void xw_device_snapshot(struct xw_device *dev, char *name, size_t name_len,
                         char *cause, size_t cause_len);
+/** Copy the device's machine-readable cause code under its lock. */
+void xw_device_cause_code(struct xw_device *dev, char *code, size_t len);
 
 struct xw_listener_config {
   int queue_notes;    /* kernel ring size per device, 1..512 */

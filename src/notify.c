@@ -115,7 +115,7 @@ int xw_notify_suppressed(const char *name, const char *node, int error_code,
 }
 
 int xw_notify_state(const char *name, const char *node, bool listening,
-                    const char *cause) {
+                    const char *cause, const char *code) {
   notification_t n;
   notif_init(&n, listening ? NOTIF_OKAY : NOTIF_FAILURE, 0, name, "gauge",
              "listening");
@@ -126,8 +126,10 @@ int xw_notify_state(const char *name, const char *node, bool listening,
     snprintf(n.message, sizeof(n.message), "Not listening on %s (%s): %s", name,
              node, cause);
   plugin_notification_meta_add_string(&n, "device", node);
-  if (!listening)
+  if (!listening) {
     plugin_notification_meta_add_string(&n, "cause", cause);
+    plugin_notification_meta_add_string(&n, "cause_code", code);
+  }
   return notif_send(&n);
 }
 
@@ -177,9 +179,13 @@ int xw_dispatch_device_values(const char *name, const struct xw_counters *c,
   KEEP(derive(name, "suppressed", suppressed));
   KEEP(derive(name, "wedged", ld(&c->wedged)));
   KEEP(derive(name, "coredump", ld(&c->coredumps)));
+  /* The errnos the driver is known to report exist from the start (at 0),
+   * so rate functions see their first increase; others appear when seen. */
+  static const bool expected[XW_ERRNO_SLOTS] = {
+      [ENOMEM] = true, [ENOSPC] = true, [ETIME] = true, [EFAULT] = true};
   for (unsigned i = 0; i < XW_ERRNO_SLOTS; i++) {
     uint64_t n = ld(&c->by_errno[i]);
-    if (n == 0)
+    if (n == 0 && !expected[i])
       continue;
     char ti[DATA_MAX_NAME_LEN], nb[16];
     snprintf(ti, sizeof(ti), "vm_err-%s",

@@ -37,9 +37,10 @@ int xw_notify_coredump(const char *name, const char *node, unsigned index,
 int xw_notify_suppressed(const char *name, const char *node, int error_code,
                          uint64_t count, cdtime_t window, int severity);
 
-/** Listener state: FAILURE with the cause, or OKAY when listening again. */
+/** Listener state: FAILURE with the cause (meta cause, cause_code), or OKAY
+ *  when listening again. */
 int xw_notify_state(const char *name, const char *node, bool listening,
-                    const char *cause);
+                    const char *cause, const char *code);
 
 /** A WARNING about the pipe itself (kernel loss, full queue). */
 int xw_notify_warning(const char *name, const char *node,

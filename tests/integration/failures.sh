@@ -11,8 +11,9 @@ xw_config '  Device "/dev/dri/renderD128"
 xw_start XE_FAKE_WATCH_QUEUE=0
 check "ENOPKG explained" xw_wait 10 xw_log_has \
 	"/dev/dri/renderD128: the kernel has no watch queue support (CONFIG_WATCH_QUEUE is not set)"
-check "FAILURE notification for the listener" xw_wait 10 xw_notifs_ge 1 \
-	"Severity: FAILURE" "TypeInstance: listening" "Not listening on renderD128"
+check "FAILURE notification for the listener, with a cause code" xw_wait 10 xw_notifs_ge 1 \
+	"Severity: FAILURE" "TypeInstance: listening" "Not listening on renderD128" \
+	"cause_code: ENOPKG"
 check "gauge-listening = 0" xw_wait 10 xw_value_is renderD128 gauge-listening 0
 sleep 2
 check "collectd keeps running" xw_alive

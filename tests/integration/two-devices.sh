@@ -23,7 +23,8 @@ check "renderD129 errors-vm_err = 3" xw_wait 10 xw_value_is renderD129 errors-vm
 check "renderD128 errors-vm_err-ENOMEM = 5" xw_value_is renderD128 errors-vm_err-ENOMEM 5
 check "renderD129 errors-vm_err-ENOSPC = 2" xw_value_is renderD129 errors-vm_err-ENOSPC 2
 check "renderD129 errors-vm_err-ETIME = 1" xw_value_is renderD129 errors-vm_err-ETIME 1
-check "renderD129 has no ENOMEM series" test -z "$(xw_value renderD129 errors-vm_err-ENOMEM)"
+check "renderD129 errors-vm_err-ENOMEM = 0 (expected errnos start at 0)" xw_value_is renderD129 errors-vm_err-ENOMEM 0
+check "renderD129 has no EIO series (not seen)" test -z "$(xw_value renderD129 errors-vm_err-EIO)"
 check "renderD128 errors-lost = 0" xw_value_is renderD128 errors-lost 0
 check "renderD128 gauge-listening = 1" xw_value_is renderD128 gauge-listening 1
 

@@ -63,6 +63,9 @@ START_TEST(device_values) {
       1);
   ck_assert_int_eq(
       mock_value_find("renderD128", "errors", "vm_err-other")->value.derive, 1);
+  /* Expected errnos exist from the start; others only once seen. */
+  ck_assert_int_eq(
+      mock_value_find("renderD128", "errors", "vm_err-ETIME")->value.derive, 0);
   ck_assert_ptr_null(mock_value_find("renderD128", "errors", "vm_err-EIO"));
   ck_assert(mock_value_find("renderD128", "gauge", "listening")->value.gauge ==
             1.0);
@@ -144,20 +147,33 @@ START_TEST(state_changes_notify_once) {
   atomic_store(&devs[0]->state, XW_DEV_RETRYING);
   atomic_fetch_add(&devs[0]->state_seq, 1);
   snprintf(devs[0]->cause, sizeof(devs[0]->cause), "no such device node");
+  snprintf(devs[0]->cause_code, sizeof(devs[0]->cause_code), "ENOENT");
   xw_dispatcher_run_once(disp, TIME_T_TO_CDTIME_T(1));
   xw_dispatcher_run_once(disp, TIME_T_TO_CDTIME_T(2));
   ck_assert_uint_eq(mock_nnotifs, 1);
   const notification_t *n = &mock_notifs[0].n;
   ck_assert_int_eq(n->severity, NOTIF_FAILURE);
   ck_assert_str_eq(n->type_instance, "listening");
+  ck_assert_str_eq(mock_meta(n, "cause_code")->nm_value.nm_string, "ENOENT");
   ck_assert_str_eq(n->message, "Not listening on renderD128 "
                                "(/dev/dri/renderD128): no such device node");
 
+  /* Told again once a window while it lasts, not more often. */
+  cdtime_t next = xw_dispatcher_run_once(disp, TIME_T_TO_CDTIME_T(30));
+  ck_assert_uint_eq(mock_nnotifs, 1);
+  ck_assert_uint_eq(next, TIME_T_TO_CDTIME_T(1) + cfg.notify_window);
+  xw_dispatcher_run_once(disp, next);
+  ck_assert_uint_eq(mock_nnotifs, 2);
+  ck_assert_int_eq(mock_notifs[1].n.severity, NOTIF_FAILURE);
+
   atomic_store(&devs[0]->state, XW_DEV_LISTENING);
   atomic_fetch_add(&devs[0]->state_seq, 1);
-  xw_dispatcher_run_once(disp, TIME_T_TO_CDTIME_T(3));
-  ck_assert_uint_eq(mock_nnotifs, 2);
-  ck_assert_int_eq(mock_notifs[1].n.severity, NOTIF_OKAY);
+  xw_dispatcher_run_once(disp, TIME_T_TO_CDTIME_T(100));
+  ck_assert_uint_eq(mock_nnotifs, 3);
+  ck_assert_int_eq(mock_notifs[2].n.severity, NOTIF_OKAY);
+  /* Listening: nothing repeats. */
+  xw_dispatcher_run_once(disp, TIME_T_TO_CDTIME_T(1000));
+  ck_assert_uint_eq(mock_nnotifs, 3);
 }
 END_TEST
 

@@ -1,0 +1,84 @@
+#!/bin/bash
+# WatchClients: two separate client processes holding xe DRM files are
+# found in procfs, attached without collectd keeping their files open,
+# reported with their pid and cgroup, and released when they exit.
+. "$XW_SRCDIR/tests/integration/lib.sh"
+
+XW_CLIENT=$XW_BUILDDIR/tests/fake/xe-client
+[ -x "$XW_CLIENT" ] || xw_skip "$XW_CLIENT is not built"
+ID64=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+export XE_FAKE_PROCROOT=$T/proc
+mkdir -p "$XE_FAKE_PROCROOT"
+
+xw_devices "/dev/dri/renderD128 driver=xe pdev=0000:03:00.0"
+xw_config "  Device \"/dev/dri/renderD128\"
+  WatchClients true
+  ProcRoot \"$XE_FAKE_PROCROOT\"
+  ClientScanInterval 0.2
+  NotificationLimit 100"
+xw_start
+check "subscribed" xw_wait 10 xw_watches_ge /dev/dri/renderD128 1
+
+# start_client N CGROUP-LINE: a workload with one xe DRM file, which exits
+# when its stdin (fifo N) closes. Sets CPID.
+start_client() {
+	mkfifo "$T/client$1.in"
+	env -u XE_FAKE_CTL XE_FAKE_CGROUP="$2" \
+		LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$XW_FAKE_LIB" \
+		"$XW_CLIENT" /dev/dri/renderD128 <"$T/client$1.in" >"$T/client$1.out" 2>&1 &
+	CPID=$!
+}
+client_id() { awk '/^client /{print $3; exit}' "$T/client$1.out"; }
+
+# Both start before either fifo has a writer, so neither inherits the
+# other's: each sees EOF exactly when its own is closed.
+start_client 1 "0::/system.slice/docker-$ID64.scope"
+PID1=$CPID
+start_client 2 "0::/user.slice/user-1000.slice/session-2.scope"
+PID2=$CPID
+exec {FD1}>"$T/client1.in" {FD2}>"$T/client2.in"
+check "client 1 started" xw_wait 10 grep -q '^client ' "$T/client1.out"
+check "client 2 started" xw_wait 10 grep -q '^client ' "$T/client2.out"
+ID1=$(client_id 1)
+ID2=$(client_id 2)
+check "two clients with distinct ids ($ID1, $ID2)" test "$ID1" != "$ID2"
+
+check "both clients attached" xw_wait 10 \
+	bash -c "'$XW_INJECT' -s '$XE_FAKE_CTL' wait-clients 2 --timeout-ms 100 >/dev/null 2>&1"
+check "attach logged with pid and cgroup" xw_wait 5 xw_log_has \
+	"watching the VMs of pid $PID1 (xe-client), DRM client $ID1, cgroup /system.slice/docker-$ID64.scope"
+check "collectd holds no duplicate of either client's file" bash -c \
+	"! ls -l /proc/$XW_PID/fd 2>/dev/null | grep -qE 'xe-fake-drm:($ID1|$ID2):'"
+
+xw_inject vm-err --client "$ID1" --vm 3 --errno ENOMEM --count 2 >/dev/null
+xw_inject vm-err --client "$ID2" --vm 9 --errno ENOSPC >/dev/null
+check "client 1's errors attributed: pid, comm, cgroup, container" \
+	xw_wait 10 xw_notifs_ge 2 "VM 3 of pid $PID1 (xe-client) on renderD128 failed: ENOMEM" \
+	"pid: $PID1" "comm: xe-client" "cgroup: /system.slice/docker-$ID64.scope" \
+	"container_id: $ID64" "drm_client_id: $ID1"
+check "client 2's error attributed, no container id" \
+	xw_wait 10 xw_notifs_ge 1 "VM 9 of pid $PID2 (xe-client)" "pid: $PID2" \
+	"cgroup: /user.slice/user-1000.slice/session-2.scope"
+check "no container_id for client 2" \
+	test "$(xw_notifs "pid: $PID2" "container_id:")" -eq 0
+check "counters per device: errors-vm_err = 3" xw_wait 10 xw_value_is renderD128 errors-vm_err 3
+
+# Client 1 exits: its watch ends, client 2's goes on.
+exec {FD1}>&-
+wait "$PID1"
+check "client 1's release logged" xw_wait 10 xw_log_has \
+	"pid $PID1 (xe-client) released DRM client $ID1; its watch ended"
+# The simulated kernel either has no such file any more or no watch on it.
+out=$(xw_inject vm-err --client "$ID1" --vm 4 --errno EIO 2>&1)
+check "nothing watches client 1 any more ($out)" bash -c "! grep -q '^ok [1-9]' <<<'$out'"
+xw_inject vm-err --client "$ID2" --vm 10 --errno EFAULT >/dev/null
+check "client 2 still reported" xw_wait 10 xw_notifs_ge 1 "VM 10 of pid $PID2"
+
+exec {FD2}>&-
+wait "$PID2"
+check "client 2's release logged" xw_wait 10 xw_log_has \
+	"pid $PID2 (xe-client) released DRM client $ID2"
+check "the device's own watch is unaffected" xw_value_is renderD128 gauge-listening 1
+ms=$(xw_stop)
+check "collectd exits within 1 s of SIGTERM (took $ms ms)" test "$ms" -lt 1000
+xw_done
