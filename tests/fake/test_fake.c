@@ -16,9 +16,11 @@
 #endif
 
 #include <check.h>
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
@@ -32,9 +34,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -52,9 +56,12 @@ ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen);
 
 static char dir[PATH_MAX];
 static char node_einval[PATH_MAX], node_i915[PATH_MAX], node_absent[PATH_MAX],
-    node_xe2[PATH_MAX];
+    node_xe2[PATH_MAX], node_card[PATH_MAX], node_nonum[PATH_MAX];
+static char procroot[PATH_MAX]; /* XE_FAKE_PROCROOT */
 static const char *fake_lib;
-static char self_exe[PATH_MAX]; /* this binary, to re-execute */
+static char self_exe[PATH_MAX];  /* this binary, to re-execute */
+static char xe_client[PATH_MAX]; /* the stand-in workload, next to us */
+static char xe_inject[PATH_MAX];
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -64,6 +71,9 @@ static void set_paths(const char *d) {
   snprintf(node_i915, sizeof(node_i915), "%s/renderD130", d);
   snprintf(node_absent, sizeof(node_absent), "%s/renderD131", d);
   snprintf(node_xe2, sizeof(node_xe2), "%s/renderD132", d);
+  snprintf(node_card, sizeof(node_card), "%s/card0", d);
+  snprintf(node_nonum, sizeof(node_nonum), "%s/xe-gpu", d);
+  snprintf(procroot, sizeof(procroot), "%s/proc", d);
 }
 
 static int open_node(const char *node) {
@@ -195,6 +205,19 @@ static void claim_ctl(void) {
   ck_assert_int_eq(pipe2(fds, O_NOTIFICATION_PIPE | O_CLOEXEC), 0);
   close(fds[0]);
   close(fds[1]);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  remove(path);
+  return 0;
+}
+
+static void rm_rf(const char *path) {
+  nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* ---- DRM files --------------------------------------------------------- */
@@ -993,6 +1016,783 @@ START_TEST(test_stats) {
 }
 END_TEST
 
+static ssize_t read_within(int fd, uint8_t *buf, size_t sz, int timeout_ms);
+
+/* ---- DRM files shared across fork() ----------------------------------------
+ */
+
+/* A child that closes what it inherited (collectd's exec plugin does, before
+ * exec) releases nothing: the parent still holds the file. Nor may its copy
+ * of our state leave bytes in the real pipe (an epoll loop would spin). */
+START_TEST(test_fork_child_closes_inherited) {
+  int drm = open_node(NODE_XE);
+  int np[2];
+  make_np(np, 32);
+  ck_assert_int_eq(subscribe(drm, np[0], 1), 0);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    for (int fd = 3; fd < 256; fd++)
+      close(fd);
+    _exit(0);
+  }
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert(!readable(np[0]));
+  assert_empty(np[0]);
+  ck_assert_str_eq(ctl("watches %s", NODE_XE), "ok 1");
+  ck_assert_str_eq(ctl("vm_err %s 2 -12", NODE_XE), "ok 1 0");
+  ck_assert(readable(np[0]));
+  uint8_t buf[64];
+  ck_assert_int_eq(read(np[0], buf, sizeof(buf)), 16);
+  assert_vm_err(buf, 1, 2, -12);
+  ck_assert(!readable(np[0]));
+  close(drm);
+  ck_assert_int_eq(read(np[0], buf, sizeof(buf)), 8);
+  assert_meta(buf, WATCH_META_REMOVAL_NOTIFICATION, 8u | 1u << 8);
+  close(np[0]);
+  close(np[1]);
+}
+END_TEST
+
+/* The other way round: while a child holds the inherited file, our close is
+ * not the last one; the removal record comes once the child is gone. */
+START_TEST(test_fork_child_keeps_file) {
+  int drm = open_node(NODE_XE);
+  int np[2], sync[2];
+  make_np(np, 32);
+  ck_assert_int_eq(subscribe(drm, np[0], 4), 0);
+  ck_assert_int_eq(pipe2(sync, O_CLOEXEC), 0);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    char c;
+    close(sync[1]);
+    (void)read(sync[0], &c, 1); /* EOF: the parent says go */
+    _exit(0);                   /* no exit handlers: like a crash */
+  }
+  close(sync[0]);
+  close(drm);
+  assert_empty(np[0]);
+  ck_assert_str_eq(ctl("watches %s", NODE_XE), "ok 1");
+  ck_assert_str_eq(ctl("vm_err %s 3 -28", NODE_XE), "ok 1 0");
+  uint8_t buf[64];
+  ck_assert_int_eq(read(np[0], buf, sizeof(buf)), 16);
+  close(sync[1]);
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert_int_eq(read_within(np[0], buf, sizeof(buf), 2000), 8);
+  assert_meta(buf, WATCH_META_REMOVAL_NOTIFICATION, 8u | 4u << 8);
+  ck_assert_str_eq(ctl("watches %s", NODE_XE), "ok 0");
+  close(np[0]);
+  close(np[1]);
+}
+END_TEST
+
+/* ---- procfs fixture, fstat ---------------------------------------------- */
+
+/* A fixture file's text; NULL if it does not exist. */
+__attribute__((format(printf, 1, 2))) static const char *
+fx_read(const char *fmt, ...) {
+  static char text[4096];
+  char path[PATH_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(path, sizeof(path), fmt, ap);
+  va_end(ap);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return NULL;
+  ssize_t n = read(fd, text, sizeof(text) - 1);
+  close(fd);
+  text[n > 0 ? n : 0] = '\0';
+  return text;
+}
+
+/* fdinfo of (pid, fd) in the fixture: its drm-client-id and flags. */
+static bool fx_fdinfo(pid_t pid, int fd, unsigned long long *id,
+                      unsigned int *flags) {
+  const char *t = fx_read("%s/%d/fdinfo/%d", procroot, (int)pid, fd);
+  const char *idl = t ? strstr(t, "\ndrm-client-id:\t") : NULL;
+  return idl && sscanf(idl, "\ndrm-client-id:\t%llu", id) == 1 &&
+         sscanf(t, "pos:\t0\nflags:\t%o\n", flags) == 1;
+}
+
+static const char *fx_link(pid_t pid, int fd) {
+  static char target[PATH_MAX];
+  char path[PATH_MAX + 64];
+  snprintf(path, sizeof(path), "%s/%d/fd/%d", procroot, (int)pid, fd);
+  ssize_t n = readlink(path, target, sizeof(target) - 1);
+  if (n < 0)
+    return NULL;
+  target[n] = '\0';
+  return target;
+}
+
+static bool fx_exists(pid_t pid, const char *what) {
+  char path[PATH_MAX + 64];
+  struct stat st;
+  snprintf(path, sizeof(path), "%s/%d%s", procroot, (int)pid, what);
+  return lstat(path, &st) == 0;
+}
+
+/* The entries of dir (not . and ..). */
+static int count_entries(const char *d) {
+  DIR *dp = opendir(d);
+  if (dp == NULL)
+    return -1;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(dp)) != NULL;)
+    n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+  closedir(dp);
+  return n;
+}
+
+static void assert_real_copy(const char *real_path, const char *fixture) {
+  char real_text[4096];
+  int fd = open(real_path, O_RDONLY | O_CLOEXEC);
+  ck_assert_int_ge(fd, 0);
+  ssize_t n = read(fd, real_text, sizeof(real_text) - 1);
+  close(fd);
+  real_text[n > 0 ? n : 0] = '\0';
+  ck_assert_ptr_nonnull(fixture);
+  ck_assert_str_eq(fixture, real_text);
+}
+
+START_TEST(test_procfs_fixture) {
+  pid_t me = getpid();
+  int fd = open_node(NODE_XE);
+  const char *t = fx_read("%s/%d/fdinfo/%d", procroot, (int)me, fd);
+  ck_assert_ptr_nonnull(t);
+  /* fs/proc/fd.c's four lines, then drm_show_fdinfo()'s. */
+  ck_assert_int_eq(strncmp(t, "pos:\t0\nflags:\t0", 15), 0);
+  ck_assert_ptr_nonnull(strstr(t, "\nmnt_id:\t"));
+  ck_assert_ptr_nonnull(strstr(t, "\nino:\t"));
+  ck_assert_ptr_nonnull(strstr(t, "\ndrm-driver:\txe\n"));
+  ck_assert_ptr_nonnull(strstr(t, "\ndrm-pdev:\t0000:03:00.0\n"));
+  unsigned long long id, id2;
+  unsigned int flags;
+  ck_assert(fx_fdinfo(me, fd, &id, &flags));
+  ck_assert_uint_eq(id / 1000000, (unsigned long long)me);
+  ck_assert_uint_eq(flags & O_ACCMODE, O_RDWR);
+  ck_assert(flags & O_CLOEXEC);
+  ck_assert(!(flags & O_NONBLOCK));
+#ifdef __x86_64__
+  ck_assert_uint_eq(flags, 02100002); /* O_LARGEFILE, as the kernel says */
+#endif
+  ck_assert_str_eq(fx_link(me, fd), NODE_XE);
+  assert_real_copy("/proc/self/comm", fx_read("%s/%d/comm", procroot, me));
+  assert_real_copy("/proc/self/cgroup",
+                   fx_read("%s/%d/cgroup", procroot, (int)me));
+
+  /* A dup is the same file (same client id), with its own fd flags. */
+  int dupd = dup(fd);
+  ck_assert(fx_fdinfo(me, dupd, &id2, &flags));
+  ck_assert_uint_eq(id2, id);
+  ck_assert(!(flags & O_CLOEXEC));
+  ck_assert_int_eq(fcntl(dupd, F_SETFL, O_NONBLOCK), 0);
+  ck_assert(fx_fdinfo(me, dupd, &id2, &flags));
+  ck_assert(flags & O_NONBLOCK);
+  int hi = fcntl(fd, F_DUPFD_CLOEXEC, 150);
+  ck_assert(fx_fdinfo(me, hi, &id2, &flags));
+  ck_assert_uint_eq(id2, id);
+  ck_assert(flags & O_CLOEXEC);
+
+  /* Another open is another file; no pdev in the table, no drm-pdev. */
+  int other = open_node(node_xe2);
+  ck_assert(fx_fdinfo(me, other, &id2, &flags));
+  ck_assert_uint_ne(id2, id);
+  ck_assert_ptr_null(
+      strstr(fx_read("%s/%d/fdinfo/%d", procroot, (int)me, other), "pdev"));
+  ck_assert_str_eq(fx_link(me, other), node_xe2);
+
+  /* Each close takes its fd's entries, and only those. */
+  close(fd);
+  ck_assert(!fx_exists(me, "/fd/0") || fd == 0);
+  ck_assert_ptr_null(fx_link(me, fd));
+  ck_assert(!fx_fdinfo(me, fd, &id2, &flags));
+  ck_assert(fx_fdinfo(me, dupd, &id2, &flags));
+  close(dupd);
+  close(hi);
+  close(other);
+  char path[PATH_MAX + 64];
+  snprintf(path, sizeof(path), "%s/%d/fd", procroot, (int)me);
+  ck_assert_int_eq(count_entries(path), 0);
+  snprintf(path, sizeof(path), "%s/%d/fdinfo", procroot, (int)me);
+  ck_assert_int_eq(count_entries(path), 0);
+  ck_assert(fx_exists(me, "/comm")); /* the process lives on */
+
+  /* Files appear by rename: no temporary is left behind. */
+  DIR *dp = opendir(procroot);
+  ck_assert_ptr_nonnull(dp);
+  for (struct dirent *e; (e = readdir(dp)) != NULL;)
+    ck_assert_msg(strncmp(e->d_name, ".xe-fake-tmp", 12) != 0, "%s left",
+                  e->d_name);
+  closedir(dp);
+}
+END_TEST
+
+static void assert_drm_stat(const struct stat *st, unsigned int minor_nr) {
+  ck_assert(S_ISCHR(st->st_mode));
+  ck_assert_uint_eq(major(st->st_rdev), 226);
+  ck_assert_uint_eq(minor(st->st_rdev), minor_nr);
+}
+
+START_TEST(test_fstat) {
+  int fd = open_node(NODE_XE);
+  struct stat st, st2;
+  ck_assert_int_eq(fstat(fd, &st), 0);
+  assert_drm_stat(&st, 128);
+  ck_assert_int_eq(fstatat(fd, "", &st2, AT_EMPTY_PATH), 0);
+  assert_drm_stat(&st2, 128);
+  ck_assert_uint_eq(st2.st_ino, st.st_ino);
+  struct stat64 st64;
+  ck_assert_int_eq(fstat64(fd, &st64), 0);
+  ck_assert(S_ISCHR(st64.st_mode));
+  ck_assert_uint_eq(st64.st_rdev, st.st_rdev);
+  struct statx sx;
+  ck_assert_int_eq(statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &sx), 0);
+  ck_assert(S_ISCHR(sx.stx_mode));
+  ck_assert_uint_eq(sx.stx_rdev_major, 226);
+  ck_assert_uint_eq(sx.stx_rdev_minor, 128);
+  ck_assert_uint_eq(sx.stx_ino, st.st_ino);
+  /* What binaries built against older glibc call. */
+  int (*fxstat)(int, int, struct stat *) =
+      (int (*)(int, int, struct stat *))dlsym(RTLD_DEFAULT, "__fxstat");
+  if (fxstat) {
+    memset(&st2, 0, sizeof(st2));
+    ck_assert_int_eq(fxstat(1, fd, &st2), 0);
+    assert_drm_stat(&st2, 128);
+  }
+  /* fdinfo's ino: is the inode; every file of a node has the same. */
+  unsigned long ino = 0;
+  const char *t = fx_read("%s/%d/fdinfo/%d", procroot, (int)getpid(), fd);
+  ck_assert_ptr_nonnull(t);
+  ck_assert_int_eq(sscanf(strstr(t, "\nino:\t"), "\nino:\t%lu", &ino), 1);
+  ck_assert_uint_eq(ino, st.st_ino);
+  int fd2 = open_node(NODE_XE);
+  ck_assert_int_eq(fstat(fd2, &st2), 0);
+  ck_assert_uint_eq(st2.st_ino, st.st_ino);
+  close(fd2);
+
+  /* The minor is the number ending the node's name, else 255. */
+  static const struct {
+    const char *node;
+    unsigned int minor_nr;
+  } nodes[] = {{node_xe2, 132}, {node_card, 0}, {node_nonum, 255}};
+  for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+    fd2 = open_node(nodes[i].node);
+    ck_assert_int_eq(fstat(fd2, &st2), 0);
+    assert_drm_stat(&st2, nodes[i].minor_nr);
+    ck_assert_uint_ne(st2.st_ino, st.st_ino);
+    close(fd2);
+  }
+
+  /* Anything else is the real thing. */
+  int p[2];
+  ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+  ck_assert_int_eq(fstat(p[0], &st2), 0);
+  ck_assert(S_ISFIFO(st2.st_mode));
+  ck_assert_int_eq(fstatat(fd, "", &st2, 0), -1);
+  ck_assert_int_eq(errno, ENOENT);
+  close(p[0]);
+  close(p[1]);
+  close(fd);
+  ck_assert_int_eq(fstat(fd, &st2), -1);
+  ck_assert_int_eq(errno, EBADF);
+}
+END_TEST
+
+/* ---- other processes' DRM files (pidfd_getfd) -----------------------------
+ */
+
+/* One line from fd, waiting at most timeout_ms in all. */
+static bool read_line(int fd, char *buf, size_t sz, int timeout_ms) {
+  size_t n = 0;
+  long long end = ms_now() + timeout_ms;
+  while (n < sz - 1) {
+    long long left = end - ms_now();
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, left > 0 ? (int)left : 0) != 1 || read(fd, buf + n, 1) != 1)
+      return false;
+    if (buf[n] == '\n') {
+      buf[n] = '\0';
+      return true;
+    }
+    n++;
+  }
+  return false;
+}
+
+/* fork+exec argv as a separate faked process: the fake preloaded, with our
+ * device table and procfs root, but no control socket. */
+static pid_t spawn_faked(char *const argv[], const char *env1, int *in,
+                         int *out) {
+  int pin[2], pout[2];
+  ck_assert_int_eq(pipe2(pin, O_CLOEXEC), 0);
+  ck_assert_int_eq(pipe2(pout, O_CLOEXEC), 0);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    dup2(pin[0], 0);
+    dup2(pout[1], 1);
+    unsetenv("XE_FAKE_CTL");
+    if (env1)
+      putenv((char *)env1);
+    const char *cur = getenv("LD_PRELOAD");
+    char *pre;
+    if (asprintf(&pre, "%s%s%s", cur ? cur : "", cur && *cur ? ":" : "",
+                 fake_lib) < 0)
+      _exit(126);
+    setenv("LD_PRELOAD", pre, 1);
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  close(pin[0]);
+  close(pout[1]);
+  *in = pin[1];
+  *out = pout[0];
+  return pid;
+}
+
+struct client {
+  pid_t pid;
+  int in, out; /* its stdin and stdout */
+  unsigned long long id[4];
+  int fd[4];
+};
+
+/* xe-client with the given arguments (NULL-terminated), which opens
+ * nfiles files; their ids and fds from its output. */
+static void client_start(struct client *c, int nfiles, const char *env1, ...) {
+  char *argv[16];
+  int argc = 0;
+  argv[argc++] = xe_client;
+  va_list ap;
+  va_start(ap, env1);
+  for (char *a; argc < 15 && (a = va_arg(ap, char *)) != NULL;)
+    argv[argc++] = a;
+  va_end(ap);
+  argv[argc] = NULL;
+  ck_assert_msg(access(xe_client, X_OK) == 0, "%s: %s (set XE_CLIENT)",
+                xe_client, strerror(errno));
+  memset(c, 0, sizeof(*c));
+  c->pid = spawn_faked(argv, env1, &c->in, &c->out);
+  for (int i = 0; i < nfiles; i++) {
+    char line[PATH_MAX + 64], node[PATH_MAX];
+    int pid;
+    ck_assert_msg(read_line(c->out, line, sizeof(line), 3000),
+                  "no line %d from xe-client", i);
+    ck_assert_int_eq(sscanf(line, "client %d %llu %4095s %d", &pid, &c->id[i],
+                            node, &c->fd[i]),
+                     4);
+    ck_assert_int_eq(pid, c->pid);
+    ck_assert_uint_eq(c->id[i] / 1000000, (unsigned long long)pid);
+  }
+}
+
+/* Waits (boundedly) for pid to exit and reaps it; its wait status. */
+static int wait_exit(pid_t pid, int timeout_ms) {
+  int pfd = pidfd_open(pid, 0);
+  ck_assert_int_ge(pfd, 0);
+  struct pollfd p = {.fd = pfd, .events = POLLIN};
+  int r = poll(&p, 1, timeout_ms);
+  close(pfd);
+  if (r != 1)
+    kill(pid, SIGKILL);
+  ck_assert_msg(r == 1, "pid %d did not exit within %d ms", (int)pid,
+                timeout_ms);
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  return status;
+}
+
+/* EOF on its stdin: it closes its files and exits 0. */
+static void client_stop(struct client *c) {
+  close(c->in);
+  int status = wait_exit(c->pid, 3000);
+  ck_assert(WIFEXITED(status));
+  ck_assert_int_eq(WEXITSTATUS(status), 0);
+  close(c->out);
+}
+
+/* What the plugin does: pidfd_open + pidfd_getfd, closing the pidfd. */
+static int take_fd(pid_t pid, int fd, bool raw_syscall) {
+  int pidfd = pidfd_open(pid, 0);
+  ck_assert_msg(pidfd >= 0, "pidfd_open %d: %s", (int)pid, strerror(errno));
+  int dupd = raw_syscall ? (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0)
+                         : pidfd_getfd(pidfd, fd, 0);
+  ck_assert_msg(dupd >= 0, "pidfd_getfd %d/%d: %s", (int)pid, fd,
+                strerror(errno));
+  close(pidfd);
+  return dupd;
+}
+
+/* Waits (at most timeout_ms) for the pipe to turn readable, then reads. */
+static ssize_t read_within(int fd, uint8_t *buf, size_t sz, int timeout_ms) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  ck_assert_msg(poll(&p, 1, timeout_ms) == 1, "nothing within %d ms",
+                timeout_ms);
+  return read(fd, buf, sz);
+}
+
+START_TEST(test_remote_file) {
+  static char cg[] = "XE_FAKE_CGROUP=0::/system.slice/docker-"
+                     "0123456789abcdef0123456789abcdef"
+                     "0123456789abcdef0123456789abcdef.scope";
+  struct client c;
+  client_start(&c, 1, cg, NODE_XE, (char *)NULL);
+  unsigned long long id;
+  unsigned int flags;
+
+  /* What the plugin will find in ProcRoot. */
+  ck_assert_str_eq(fx_link(c.pid, c.fd[0]), NODE_XE);
+  ck_assert(fx_fdinfo(c.pid, c.fd[0], &id, &flags));
+  ck_assert_uint_eq(id, c.id[0]);
+  ck_assert_str_eq(fx_read("%s/%d/comm", procroot, (int)c.pid), "xe-client\n");
+  char cgline[sizeof(cg) + 1];
+  snprintf(cgline, sizeof(cgline), "%s\n", cg + strlen("XE_FAKE_CGROUP="));
+  ck_assert_str_eq(fx_read("%s/%d/cgroup", procroot, (int)c.pid), cgline);
+  /* Then: take the fd, subscribe through it, close the duplicate. */
+  int dupd = take_fd(c.pid, c.fd[0], false);
+  ck_assert(fcntl(dupd, F_GETFD) & FD_CLOEXEC);
+  struct stat st;
+  ck_assert_int_eq(fstat(dupd, &st), 0);
+  assert_drm_stat(&st, 128);
+  drmVersionPtr v = drmGetVersion(dupd);
+  ck_assert_ptr_nonnull(v);
+  ck_assert_str_eq(v->name, "xe");
+  drmFreeVersion(v);
+  ck_assert(fx_fdinfo(getpid(), dupd, &id, &flags)); /* ours, meanwhile */
+  ck_assert_uint_eq(id, c.id[0]);
+  int np[2];
+  make_np(np, 32);
+  ck_assert_int_eq(subscribe(dupd, np[0], 7), 0);
+  ck_assert_str_eq(ctl("wait_clients 1 1000"), "ok 1");
+  close(dupd);
+
+  /* The client still holds its file: nothing released. */
+  char want[64];
+  snprintf(want, sizeof(want), "ok 1 %llu", c.id[0]);
+  ck_assert_str_eq(ctl("clients"), want);
+  ck_assert_str_eq(ctl("watches %s", NODE_XE), "ok 1");
+  assert_empty(np[0]);
+  ck_assert(!fx_fdinfo(getpid(), dupd, &id, &flags));
+
+  /* Its VM errors reach us with the watch's id. */
+  ck_assert_str_eq(ctl("vm_err_client %llu 5 -28 2", c.id[0]), "ok 2 0");
+  uint8_t buf[256];
+  ck_assert_int_eq(read(np[0], buf, sizeof(buf)), 32);
+  assert_vm_err(buf, 7, 5, -28);
+  assert_vm_err(buf + 16, 7, 5, -28);
+  ck_assert_str_eq(ctl("vm_err renderD128 6 -12"), "ok 1 0");
+  ck_assert_int_eq(read(np[0], buf, sizeof(buf)), 16);
+  assert_vm_err(buf, 7, 6, -12);
+
+  /* Another duplicate (raw syscall this time) is the same file. */
+  dupd = take_fd(c.pid, c.fd[0], true);
+  ck_assert_int_eq(subscribe(dupd, np[0], 8), EBUSY);
+  close(dupd);
+  assert_empty(np[0]);
+
+  /* The client exits: removal record with our watch id, at once. */
+  long long t0 = ms_now();
+  client_stop(&c);
+  ck_assert_int_eq(read_within(np[0], buf, sizeof(buf), 2000), 8);
+  assert_meta(buf, WATCH_META_REMOVAL_NOTIFICATION, 8u | 7u << 8);
+  ck_assert_int_lt(ms_now() - t0, 1000);
+  assert_empty(np[0]);
+  ck_assert_str_eq(ctl("clients"), "ok 0");
+  ck_assert_str_eq(ctl("watches %s", NODE_XE), "ok 0");
+  ck_assert_int_eq(
+      strncmp(ctl("vm_err_client %llu 5 -28", c.id[0]), "err no DRM file", 15),
+      0);
+  ck_assert(!fx_exists(c.pid, "")); /* its procfs directory went with it */
+  close(np[0]);
+  close(np[1]);
+}
+END_TEST
+
+/* Closing its files without exiting releases them too (the tick). */
+START_TEST(test_remote_owner_closes) {
+  struct client c;
+  client_start(&c, 2, NULL, "--files", "2", NODE_XE, (char *)NULL);
+  ck_assert_uint_ne(c.id[0], c.id[1]);
+  int np[2];
+  make_np(np, 32);
+  for (int i = 0; i < 2; i++) {
+    int dupd = take_fd(c.pid, c.fd[i], false);
+    ck_assert_int_eq(subscribe(dupd, np[0], 3 + (unsigned int)i), 0);
+    close(dupd);
+  }
+  ck_assert_str_eq(ctl("wait_clients 2 1000"), "ok 2");
+  ck_assert_int_eq(write(c.in, "close\n", 6), 6);
+  char line[64];
+  ck_assert(read_line(c.out, line, sizeof(line), 3000));
+  ck_assert_int_eq(strncmp(line, "closed ", 7), 0);
+
+  uint8_t buf[64];
+  unsigned int seen = 0;
+  long long end = ms_now() + 2000;
+  while (seen != 3 && ms_now() < end) {
+    ssize_t n = read_within(np[0], buf, sizeof(buf), 2000);
+    for (ssize_t off = 0; off + 8 <= n; off += 8) {
+      struct watch_notification h = hdr_at(buf + off);
+      ck_assert_uint_eq(h.type, WATCH_TYPE_META);
+      ck_assert_uint_eq(h.subtype, WATCH_META_REMOVAL_NOTIFICATION);
+      seen |= 1u << ((h.info >> 8) - 3);
+    }
+  }
+  ck_assert_uint_eq(seen, 3);
+  ck_assert_str_eq(ctl("clients"), "ok 0");
+  /* It lives, with no DRM fd in its procfs directory. */
+  ck_assert_int_eq(kill(c.pid, 0), 0);
+  char path[PATH_MAX + 64];
+  snprintf(path, sizeof(path), "%s/%d/fd", procroot, (int)c.pid);
+  ck_assert_int_eq(count_entries(path), 0);
+  client_stop(&c);
+  close(np[0]);
+  close(np[1]);
+}
+END_TEST
+
+/* --close-after-ms: the files go, the process stays. */
+START_TEST(test_client_close_after) {
+  struct client c;
+  client_start(&c, 1, NULL, "--close-after-ms", "50", NODE_XE, (char *)NULL);
+  ck_assert(fx_exists(c.pid, "/fdinfo"));
+  char line[64];
+  ck_assert(read_line(c.out, line, sizeof(line), 3000));
+  char want[32];
+  snprintf(want, sizeof(want), "closed %d", (int)c.pid);
+  ck_assert_str_eq(line, want);
+  ck_assert_ptr_null(fx_link(c.pid, c.fd[0]));
+  ck_assert(fx_exists(c.pid, "/comm"));
+  /* SIGTERM ends it cleanly too. */
+  ck_assert_int_eq(kill(c.pid, SIGTERM), 0);
+  int status = wait_exit(c.pid, 3000);
+  ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  close(c.in);
+  close(c.out);
+  ck_assert(!fx_exists(c.pid, ""));
+}
+END_TEST
+
+/* While our duplicate is open the file lives, whoever else closed it. */
+START_TEST(test_remote_kept_by_our_dup) {
+  struct client c;
+  client_start(&c, 1, NULL, NODE_XE, (char *)NULL);
+  int dupd = take_fd(c.pid, c.fd[0], false);
+  int np[2];
+  make_np(np, 32);
+  ck_assert_int_eq(subscribe(dupd, np[0], 9), 0);
+  client_stop(&c);
+  char want[64];
+  snprintf(want, sizeof(want), "ok 1 %llu", c.id[0]);
+  ck_assert_str_eq(ctl("clients"), want);
+  assert_empty(np[0]);
+  ck_assert_str_eq(ctl("vm_err_client %llu 1 -12", c.id[0]), "ok 1 0");
+  uint8_t buf[64];
+  ck_assert_int_eq(read(np[0], buf, sizeof(buf)), 16);
+  assert_vm_err(buf, 9, 1, -12);
+  close(dupd); /* the last fput: released now */
+  ck_assert_int_eq(read(np[0], buf, sizeof(buf)), 8);
+  assert_meta(buf, WATCH_META_REMOVAL_NOTIFICATION, 8u | 9u << 8);
+  ck_assert_str_eq(ctl("clients"), "ok 0");
+  close(np[0]);
+  close(np[1]);
+}
+END_TEST
+
+/* SIGKILL: no exit handler ran, the pidfd still tells. The procfs
+ * directory stays behind, stale, for the plugin to cope with (ESRCH). */
+START_TEST(test_remote_sigkill) {
+  struct client c;
+  client_start(&c, 1, NULL, NODE_XE, (char *)NULL);
+  int dupd = take_fd(c.pid, c.fd[0], false);
+  int np[2];
+  make_np(np, 32);
+  ck_assert_int_eq(subscribe(dupd, np[0], 5), 0);
+  close(dupd);
+  ck_assert_int_eq(kill(c.pid, SIGKILL), 0);
+  int status = wait_exit(c.pid, 3000);
+  ck_assert(WIFSIGNALED(status));
+  uint8_t buf[64];
+  ck_assert_int_eq(read_within(np[0], buf, sizeof(buf), 2000), 8);
+  assert_meta(buf, WATCH_META_REMOVAL_NOTIFICATION, 8u | 5u << 8);
+  ck_assert_str_eq(fx_link(c.pid, c.fd[0]), NODE_XE); /* stale */
+  ck_assert_int_eq(pidfd_open(c.pid, 0), -1);
+  ck_assert_int_eq(errno, ESRCH);
+  char path[PATH_MAX + 64];
+  snprintf(path, sizeof(path), "%s/%d", procroot, (int)c.pid);
+  rm_rf(path);
+  close(c.in);
+  close(c.out);
+  close(np[0]);
+  close(np[1]);
+}
+END_TEST
+
+/* A file shared with a forked child lives until both are done with it:
+ * taking it from the parent, its exit alone releases nothing. */
+START_TEST(test_remote_shared_by_fork) {
+  char *argv[] = {self_exe, "--probe", "holder", NULL};
+  int in, out;
+  pid_t a = spawn_faked(argv, NULL, &in, &out);
+  char line[128];
+  ck_assert(read_line(out, line, sizeof(line), 3000));
+  int pa, pb, fd;
+  ck_assert_int_eq(sscanf(line, "holder %d %d %d", &pa, &pb, &fd), 3);
+  ck_assert_int_eq(pa, a);
+  int bfd = pidfd_open(pb, 0); /* not our child: watch it this way */
+  ck_assert_int_ge(bfd, 0);
+  int dupd = take_fd(a, fd, false);
+  int np[2];
+  make_np(np, 32);
+  ck_assert_int_eq(subscribe(dupd, np[0], 6), 0);
+  close(dupd);
+  close(in); /* A exits; B, its child, holds the file on */
+  int status = wait_exit(a, 3000);
+  ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ck_assert_int_eq(strncmp(ctl("clients"), "ok 1 ", 5), 0);
+  assert_empty(np[0]);
+  ck_assert_int_eq(kill(pb, SIGTERM), 0); /* B dies without exit handler */
+  struct pollfd p = {.fd = bfd, .events = POLLIN};
+  ck_assert_int_eq(poll(&p, 1, 3000), 1);
+  close(bfd);
+  uint8_t buf[64];
+  ck_assert_int_eq(read_within(np[0], buf, sizeof(buf), 2000), 8);
+  assert_meta(buf, WATCH_META_REMOVAL_NOTIFICATION, 8u | 6u << 8);
+  ck_assert_str_eq(ctl("clients"), "ok 0");
+  close(out);
+  close(np[0]);
+  close(np[1]);
+}
+END_TEST
+
+START_TEST(test_ctl_clients) {
+  int c = ctl_connect();
+  ck_assert_str_eq(ctl_on(c, "clients"), "ok 0");
+  ck_assert_int_eq(strncmp(ctl_on(c, "clients 1"), "err usage", 9), 0);
+  ck_assert_int_eq(strncmp(ctl_on(c, "vm_err_client 1 1"), "err usage", 9), 0);
+  ck_assert_int_eq(strncmp(ctl_on(c, "vm_err_client x 1 -12"), "err usage", 9),
+                   0);
+  ck_assert_int_eq(
+      strncmp(ctl_on(c, "vm_err_client 1 1 -12 0x"), "err usage", 9), 0);
+  ck_assert_int_eq(
+      strncmp(ctl_on(c, "vm_err_client 1 1 -12"), "err no DRM file", 15), 0);
+  ck_assert_int_eq(strncmp(ctl_on(c, "wait_clients 1"), "err usage", 9), 0);
+  ck_assert_int_eq(strncmp(ctl_on(c, "wait_clients 1 20"), "err timeout", 11),
+                   0);
+  ck_assert_str_eq(ctl_on(c, "wait_clients 0 20"), "ok 0");
+  ck_assert_ptr_nonnull(strstr(ctl_on(c, "help"), " wait_clients"));
+
+  /* Our own files have client ids too. */
+  int drm = open_node(NODE_XE);
+  unsigned long long id;
+  unsigned int flags;
+  ck_assert(fx_fdinfo(getpid(), drm, &id, &flags));
+  int np[2];
+  make_np(np, 32);
+  ck_assert_int_eq(subscribe(drm, np[0], 2), 0);
+  ck_assert_str_eq(ctl_on(c, "vm_err_client %llu 4 -12 3", id), "ok 3 0");
+  ck_assert_str_eq(ctl_on(c, "vm_err_client 0x%llx 4 -12", id), "ok 1 0");
+  uint8_t buf[128];
+  ck_assert_int_eq(read(np[0], buf, sizeof(buf)), 64);
+  assert_vm_err(buf + 48, 2, 4, -12);
+  ck_assert_str_eq(ctl_on(c, "clients"), "ok 0"); /* not a remote file */
+  ck_assert_str_eq(ctl_on(c, "wait_clients 1 0"),
+                   "err timeout (0 of 1 watched clients)");
+
+  /* pidfd_getfd of our own file is a dup of it, not a remote file. */
+  int self = take_fd(getpid(), drm, false);
+  ck_assert_int_eq(subscribe(self, np[0], 3), EBUSY);
+  close(drm);
+  assert_empty(np[0]);
+  close(self);
+  ck_assert_int_eq(read(np[0], buf, sizeof(buf)), 8);
+  close(c);
+  close(np[0]);
+  close(np[1]);
+}
+END_TEST
+
+/* xe-inject speaks the new commands. */
+static int inject(char *out, size_t outsz, ...) {
+  char *argv[16];
+  int argc = 0;
+  argv[argc++] = xe_inject;
+  va_list ap;
+  va_start(ap, outsz);
+  for (char *a; argc < 15 && (a = va_arg(ap, char *)) != NULL;)
+    argv[argc++] = a;
+  va_end(ap);
+  argv[argc] = NULL;
+  int p[2];
+  ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    dup2(p[1], 1);
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 2);
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  close(p[1]);
+  size_t got = 0;
+  ssize_t n;
+  while (got < outsz - 1 && (n = read(p[0], out + got, outsz - 1 - got)) > 0)
+    got += (size_t)n;
+  out[got] = '\0';
+  close(p[0]);
+  int status = wait_exit(pid, 5000);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+START_TEST(test_xe_inject_clients) {
+  ck_assert_msg(access(xe_inject, X_OK) == 0, "%s: %s (set XE_INJECT)",
+                xe_inject, strerror(errno));
+  struct client c;
+  client_start(&c, 1, NULL, NODE_XE, (char *)NULL);
+  int dupd = take_fd(c.pid, c.fd[0], false);
+  int np[2];
+  make_np(np, 32);
+  ck_assert_int_eq(subscribe(dupd, np[0], 12), 0);
+  close(dupd);
+  char out[256], id[32], want[64];
+  snprintf(id, sizeof(id), "%llu", c.id[0]);
+  ck_assert_int_eq(inject(out, sizeof(out), "wait-clients", "1", "--timeout-ms",
+                          "1000", (char *)NULL),
+                   0);
+  ck_assert_str_eq(out, "ok 1\n");
+  ck_assert_int_eq(inject(out, sizeof(out), "clients", (char *)NULL), 0);
+  snprintf(want, sizeof(want), "ok 1 %s\n", id);
+  ck_assert_str_eq(out, want);
+  ck_assert_int_eq(inject(out, sizeof(out), "vm-err", "--client", id, "--vm",
+                          "3", "--errno", "ENOSPC", (char *)NULL),
+                   0);
+  ck_assert_str_eq(out, "ok 1 0\n");
+  uint8_t buf[64];
+  ck_assert_int_eq(read(np[0], buf, sizeof(buf)), 16);
+  assert_vm_err(buf, 12, 3, -ENOSPC);
+  ck_assert_int_eq(
+      inject(out, sizeof(out), "vm-err", "--client", "1", (char *)NULL),
+      1); /* err: no such file */
+  ck_assert_int_eq(inject(out, sizeof(out), "vm-err", "--client", id,
+                          "renderD128", (char *)NULL),
+                   2); /* a node and a client: usage */
+  ck_assert_int_eq(
+      inject(out, sizeof(out), "vm-err", "--client", "x", (char *)NULL), 2);
+  ck_assert_int_eq(inject(out, sizeof(out), "wait-clients", (char *)NULL), 2);
+  client_stop(&c);
+  ck_assert_int_eq(read_within(np[0], buf, sizeof(buf), 2000), 8);
+  assert_meta(buf, WATCH_META_REMOVAL_NOTIFICATION, 8u | 12u << 8);
+  close(np[0]);
+  close(np[1]);
+}
+END_TEST
+
 /* ---- environment, in fresh processes ------------------------------------ */
 
 /* Runs this binary as "--probe MODE" with extra environment; with_fake puts
@@ -1103,6 +1903,23 @@ static int probe(const char *mode) {
                 errno == EBUSY);
     return 0;
   }
+  if (strcmp(mode, "holder") == 0) {
+    /* A workload sharing its DRM file with a forked child, B, which holds
+     * it until killed; A exits at EOF on stdin. */
+    int fd = open(NODE_XE, O_RDWR | O_CLOEXEC);
+    PROBE_CHECK(fd >= 0);
+    pid_t b = fork();
+    PROBE_CHECK(b >= 0);
+    if (b == 0)
+      for (;;)
+        pause();
+    printf("holder %d %d %d\n", (int)getpid(), (int)b, fd);
+    fflush(stdout);
+    char buf[64];
+    while (read(0, buf, sizeof(buf)) > 0)
+      ;
+    return 0;
+  }
   if (strcmp(mode, "low-fds") == 0) {
     PROBE_CHECK(faked);
     PROBE_CHECK(pipe2(fds, O_NOTIFICATION_PIPE | O_CLOEXEC) == 0); /* claim */
@@ -1151,6 +1968,12 @@ static Suite *fake_suite(void) {
       {"environment",
        {test_watch_queue_off, test_children_not_faked, test_low_fds_left_alone,
         test_pipe_user_pages_soft}},
+      {"fork", {test_fork_child_closes_inherited, test_fork_child_keeps_file}},
+      {"fixture", {test_procfs_fixture, test_fstat, test_client_close_after}},
+      {"clients",
+       {test_remote_file, test_remote_owner_closes, test_remote_kept_by_our_dup,
+        test_remote_sigkill, test_remote_shared_by_fork, test_ctl_clients,
+        test_xe_inject_clients}},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     TCase *tc = tcase_create(cases[i].name);
@@ -1237,9 +2060,13 @@ static int outer(void) {
           "%s state=einval   # an xe kernel without the RFC\n"
           "%s driver=i915\n"
           "%s state=absent\n"
+          "%s\n"
+          "%s pdev=0000:03:00.0\n"
           "%s\n",
-          NODE_XE, node_einval, node_i915, node_absent, node_xe2);
+          NODE_XE, node_einval, node_i915, node_absent, node_xe2, node_card,
+          node_nonum);
   fclose(fp);
+  mkdir(procroot, 0755);
 
   char preload[3 * PATH_MAX];
   asan_first(preload, sizeof(preload), lib);
@@ -1249,9 +2076,11 @@ static int outer(void) {
     setenv("XE_FAKE_CTL", sock, 1);
     setenv("XE_FAKE_TEST_DIR", tmpl, 1);
     setenv("XE_FAKE_TEST_LIB", lib, 1);
+    setenv("XE_FAKE_PROCROOT", procroot, 1);
     setenv("LD_PRELOAD", preload, 1);
     unsetenv("XE_FAKE_WATCH_QUEUE");
     unsetenv("XE_FAKE_PIPE_USER_PAGES_SOFT");
+    unsetenv("XE_FAKE_CGROUP");
     execl(self_exe, "test_fake", (char *)NULL);
     perror("test_fake: exec");
     _exit(99);
@@ -1263,6 +2092,7 @@ static int outer(void) {
   unlink(sock);
   snprintf(sock, sizeof(sock), "%s/probe.sock", tmpl);
   unlink(sock);
+  rm_rf(procroot); /* and what a SIGKILLed client left there */
   rmdir(tmpl);
   if (WIFSIGNALED(status)) {
     fprintf(stderr, "test_fake: killed by signal %d\n", WTERMSIG(status));
@@ -1277,6 +2107,20 @@ int main(int argc, char **argv) {
     ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
     self_exe[n > 0 ? n : 0] = '\0';
   }
+  /* The helper programs live next to us (or say where with env). */
+  char base[PATH_MAX];
+  snprintf(base, sizeof(base), "%s", self_exe);
+  const char *bin = dirname(base);
+  const char *env = getenv("XE_CLIENT");
+  snprintf(xe_client, sizeof(xe_client), "%s", env ? env : "");
+  if (env == NULL)
+    snprintf(xe_client, sizeof(xe_client), "%.*s/xe-client", PATH_MAX - 16,
+             bin);
+  env = getenv("XE_INJECT");
+  snprintf(xe_inject, sizeof(xe_inject), "%s", env ? env : "");
+  if (env == NULL)
+    snprintf(xe_inject, sizeof(xe_inject), "%.*s/xe-inject", PATH_MAX - 16,
+             bin);
   if (argc == 3 && strcmp(argv[1], "--probe") == 0)
     return probe(argv[2]);
   if (getenv("XE_FAKE_TEST_DIR"))

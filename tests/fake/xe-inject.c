@@ -48,6 +48,10 @@ static const char usage_text[] =
     "        post N (default 1) VM_ERR records for VM id N (default 1) to\n"
     "        every watch on NODE; E is a name (ENOMEM, default) or a number\n"
     "        (12, -12), always sent negative. Prints 'ok QUEUED LOST'.\n"
+    "  vm-err --client ID [--vm N] [--errno E] [--count N]\n"
+    "        the same, to every watch on the DRM file with drm-client-id\n"
+    "        ID (a workload's file the faked process took with\n"
+    "        pidfd_getfd, or its own)\n"
     "  raw NODE HEX...            one ring slot of exactly these bytes per\n"
     "                             watch (malformed-record tests)\n"
     "  record NODE TYPE SUBTYPE [HEX...]\n"
@@ -59,6 +63,10 @@ static const char usage_text[] =
     "  watches NODE               print 'ok N', the live watches on NODE\n"
     "  wait-watches NODE N [--timeout-ms MS]\n"
     "                             wait until NODE has N watches (5000 ms)\n"
+    "  clients                    print 'ok N ID...', the client ids of the\n"
+    "                             other processes' DRM files it holds\n"
+    "  wait-clients N [--timeout-ms MS]\n"
+    "                             wait until N such files have watches\n"
     "  stats                      global counters of the fake\n"
     "  send LINE...               send one raw protocol line\n"
     "\n"
@@ -151,6 +159,17 @@ static char *join_hex(char **words, int n) {
   return out;
 }
 
+/* A drm-client-id: decimal (or 0x hex), at most 64 bits. */
+static bool parse_client_id(const char *s) {
+  if (s == NULL || !isdigit((unsigned char)*s))
+    return false;
+  int base = (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? 16 : 10;
+  char *end;
+  errno = 0;
+  (void)strtoull(s, &end, base);
+  return errno == 0 && *end == '\0';
+}
+
 static long parse_type(const char *s) {
   long v;
   if (strcasecmp(s, "meta") == 0)
@@ -201,9 +220,11 @@ static char *build_line(int argc, char **argv, long *reply_timeout_ms) {
         {"vm", required_argument, NULL, 'v'},
         {"errno", required_argument, NULL, 'e'},
         {"count", required_argument, NULL, 'c'},
+        {"client", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
     long vm = 1, count = 1;
+    const char *client = NULL;
     int err = ENOMEM;
     int c;
     optind = 0; /* 0, not 1: also resets glibc's getopt state */
@@ -214,15 +235,25 @@ static char *build_line(int argc, char **argv, long *reply_timeout_ms) {
         continue;
       if (c == 'e' && (err = parse_errno(optarg)) > 0)
         continue;
+      if (c == 'C' && parse_client_id(optarg)) {
+        client = optarg;
+        continue;
+      }
       if (c == 'e')
         usage_error("unknown errno '%s'", optarg);
-      if (c == 'v' || c == 'c')
+      if (c == 'v' || c == 'c' || c == 'C')
         usage_error("bad number '%s'", optarg);
       exit(EXIT_USAGE); /* getopt said why */
     }
-    need_args(argc - optind, 1, 1, "vm-err");
-    r = asprintf(&line, "vm_err %s %ld %d %ld", node_arg(argv[optind]), vm,
-                 -err, count);
+    if (client) {
+      need_args(argc - optind, 0, 0, "vm-err --client");
+      r = asprintf(&line, "vm_err_client %s %ld %d %ld", client, vm, -err,
+                   count);
+    } else {
+      need_args(argc - optind, 1, 1, "vm-err");
+      r = asprintf(&line, "vm_err %s %ld %d %ld", node_arg(argv[optind]), vm,
+                   -err, count);
+    }
   } else if (strcmp(cmd, "raw") == 0) {
     need_args(argc, 3, INT_MAX, cmd);
     char *hex = join_hex(argv + 2, argc - 2);
@@ -268,9 +299,30 @@ static char *build_line(int argc, char **argv, long *reply_timeout_ms) {
                  tmo);
     if (*reply_timeout_ms < tmo + 5000)
       *reply_timeout_ms = tmo + 5000;
-  } else if (strcmp(cmd, "stats") == 0) {
+  } else if (strcmp(cmd, "wait-clients") == 0 ||
+             strcmp(cmd, "wait_clients") == 0) {
+    static const struct option opts[] = {
+        {"timeout-ms", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
+    };
+    long tmo = 5000, n;
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+      if (c != 't')
+        exit(EXIT_USAGE);
+      if (!parse_long(optarg, 0, 3600000, &tmo))
+        usage_error("bad timeout '%s'", optarg);
+    }
+    need_args(argc - optind, 1, 1, "wait-clients");
+    if (!parse_long(argv[optind], 0, UINT32_MAX, &n))
+      usage_error("bad client count '%s'", argv[optind]);
+    r = asprintf(&line, "wait_clients %ld %ld", n, tmo);
+    if (*reply_timeout_ms < tmo + 5000)
+      *reply_timeout_ms = tmo + 5000;
+  } else if (strcmp(cmd, "stats") == 0 || strcmp(cmd, "clients") == 0) {
     need_args(argc, 1, 1, cmd);
-    r = asprintf(&line, "stats");
+    r = asprintf(&line, "%s", cmd);
   } else if (strcmp(cmd, "send") == 0) {
     need_args(argc, 2, INT_MAX, cmd);
     size_t len = 1;

@@ -49,7 +49,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/pidfd.h>
@@ -123,6 +122,7 @@ static struct {
   int (*statx)(int, const char *, int, unsigned int, struct statx *);
   int (*pidfd_getfd)(int, int, unsigned int);
   long (*syscall)(long, ...);
+  pid_t (*fork)(void);
 } real;
 
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
@@ -163,15 +163,15 @@ static void resolve_real(void) {
   real.closefrom = (void (*)(int))next_sym("closefrom", false);
   real.fstat = (int (*)(int, struct stat *))next_sym("fstat", true);
   real.fstat64 = (int (*)(int, struct stat64 *))next_sym("fstat64", true);
-  real.fstatat = (int (*)(int, const char *, struct stat *, int))next_sym(
-      "fstatat", true);
+  real.fstatat =
+      (int (*)(int, const char *, struct stat *, int))next_sym("fstatat", true);
   real.fstatat64 = (int (*)(int, const char *, struct stat64 *, int))next_sym(
       "fstatat64", true);
   real.fxstat = (int (*)(int, int, struct stat *))next_sym("__fxstat", false);
   real.fxstat64 =
       (int (*)(int, int, struct stat64 *))next_sym("__fxstat64", false);
-  real.fxstatat = (int (*)(int, int, const char *, struct stat *,
-                           int))next_sym("__fxstatat", false);
+  real.fxstatat = (int (*)(int, int, const char *, struct stat *, int))next_sym(
+      "__fxstatat", false);
   real.fxstatat64 = (int (*)(int, int, const char *, struct stat64 *,
                              int))next_sym("__fxstatat64", false);
   real.statx = (int (*)(int, const char *, int, unsigned int,
@@ -179,6 +179,7 @@ static void resolve_real(void) {
   real.pidfd_getfd =
       (int (*)(int, int, unsigned int))next_sym("pidfd_getfd", false);
   real.syscall = (long (*)(long, ...))next_sym("syscall", true);
+  real.fork = (pid_t(*)(void))next_sym("fork", true);
 }
 
 /* Interposers can run before our constructor (another library's constructor
@@ -194,10 +195,11 @@ static struct {
 } cfg = {.emulate_wq = true};
 
 /* The procfs fixture ($XE_FAKE_PROCROOT), written under big_lock. */
+#define FX_PATH 768
 static struct {
   bool on;
-  bool exiting;   /* our exit handler ran: write nothing any more */
-  char root[512]; /* absolute */
+  bool exiting;       /* our exit handler ran: write nothing any more */
+  char root[512];     /* absolute; its paths fit in FX_PATH */
   const char *cgroup; /* $XE_FAKE_CGROUP, or NULL: copy /proc/self/cgroup */
   pid_t dir_pid;      /* the process whose <root>/<pid> exists */
   unsigned int seq;   /* temporary file names */
@@ -274,7 +276,7 @@ struct shm_file {
   char driver[32];
   char pdev[32];
   struct {
-    int32_t pid; /* 0: free */
+    int32_t pid; /* 0: free; -P: the child P is forking */
     int32_t refs;
   } slots[SHM_SLOTS];
 };
@@ -287,12 +289,13 @@ struct dfile {
   struct dfile *next; /* in device->files */
   struct device *dev;
   unsigned int gen;
-  int refs;           /* fds in this process that refer to it */
-  int accmode;        /* O_RDONLY / O_WRONLY / O_RDWR */
-  int fflags;         /* f_flags for fdinfo, without O_NONBLOCK/O_CLOEXEC */
-  uint64_t client_id; /* drm-client-id */
+  int refs;             /* fds in this process that refer to it */
+  int accmode;          /* O_RDONLY / O_WRONLY / O_RDWR */
+  int fflags;           /* f_flags for fdinfo, without O_NONBLOCK/O_CLOEXEC */
+  uint64_t client_id;   /* drm-client-id */
   struct shm_file *shm; /* the memfd's first page; NULL if not mapped */
   int slot;             /* our slot in shm->slots, -1: none yet */
+  int child_slot;       /* reserved across fork() for the child, or -1 */
   bool remote;
   int pidfd; /* remote: the process it came from, -1 once it exited */
   struct watch *watches;
@@ -311,6 +314,7 @@ struct filter {
 
 /* A notification pipe: both ends, all their dups. */
 struct npipe {
+  pid_t owner;      /* the process that made it: only it moves tokens */
   int rrefs, wrefs; /* tracked fds per end */
   int rfd, wfd;     /* one tracked fd of each end, for token I/O; -1 if none */
   bool packet;      /* O_DIRECT: one token per write() */
@@ -344,8 +348,21 @@ static struct {
   unsigned long long posted, queued, lost, filtered, reads, records_read;
 } stats;
 
+static void ctl_claim_for(bool for_remote);
+
+/* Set under the lock when a DRM file outlives our fds (other processes
+ * hold it) or a remote file arrives: the control thread must watch. */
+static bool want_thread;
+
 static void lock(void) { pthread_mutex_lock(&big_lock); }
-static void unlock(void) { pthread_mutex_unlock(&big_lock); }
+
+static void unlock(void) {
+  bool start = want_thread;
+  want_thread = false;
+  pthread_mutex_unlock(&big_lock);
+  if (start)
+    ctl_claim_for(true);
+}
 
 static struct fd_ent *fd_get(int fd) {
   if (fd < 0 || fd >= fdtab_len || fdtab[fd].kind == FD_NONE)
@@ -368,6 +385,365 @@ static bool fd_reserve(int fd) {
   return true;
 }
 
+/* ---- who holds a DRM file, across processes ----------------------------- */
+
+#define MAX_REMOTE 256     /* remote files per process, one pidfd each */
+#define REMOTE_TICK_MS 100 /* how often to look whether their holders left */
+
+static unsigned int remote_count; /* remote dfiles in this process */
+static unsigned int client_seq;
+
+/* drm-client-id: one per open(), shared by dups, unique across processes
+ * (the kernel's is a global counter): pid * 10^6 + a per-process count. */
+static uint64_t new_client_id(void) {
+  client_seq = client_seq % 999999 + 1;
+  return (uint64_t)getpid() * 1000000u + client_seq;
+}
+
+static bool pid_alive(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno != EPERM)
+    return false;
+  /* A zombie still answers kill(); it cannot serve any more. */
+  char path[64], buf[256];
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  int fd = real.open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return true;
+  ssize_t n = real.read(fd, buf, sizeof(buf) - 1);
+  real.close(fd);
+  if (n <= 0)
+    return true;
+  buf[n] = '\0';
+  const char *rp = strrchr(buf, ')');
+  return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
+}
+
+/* Take a slot for this process: a free one, else one whose process died
+ * without clearing it (SIGKILL, or a fork child that exec'd and exited). */
+static int shm_claim(struct shm_file *s, int32_t as) {
+  int32_t me = (int32_t)getpid();
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < SHM_SLOTS; i++) {
+      int32_t pid = __atomic_load_n(&s->slots[i].pid, __ATOMIC_SEQ_CST);
+      if ((pass == 0 && pid != 0) ||
+          (pass == 1 && (pid <= 0 || pid == me || pid_alive(pid))))
+        continue;
+      if (__atomic_compare_exchange_n(&s->slots[i].pid, &pid, as, false,
+                                      __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+        __atomic_store_n(&s->slots[i].refs, 0, __ATOMIC_SEQ_CST);
+        return i;
+      }
+    }
+  return -1;
+}
+
+/* Count delta more (or fewer) fds of this process on f in the header all
+ * its holders share. A process's first hold takes a slot. */
+static void shm_hold(struct dfile *f, int delta) {
+  struct shm_file *s = f->shm;
+  if (s == NULL || delta == 0 || fx.exiting)
+    return;
+  if (f->slot < 0) {
+    if (delta < 0 || (f->slot = shm_claim(s, (int32_t)getpid())) < 0) {
+      static bool told;
+      if (delta > 0 && !told)
+        say("client %llu: more than %d live holding processes, not counted",
+            (unsigned long long)f->client_id, SHM_SLOTS);
+      told = told || delta > 0;
+      return;
+    }
+  }
+  __atomic_add_fetch(&s->slots[f->slot].refs, delta, __ATOMIC_SEQ_CST);
+}
+
+/* This process holds f no more (released, or exiting). */
+static void shm_unhold(struct dfile *f) {
+  if (f->shm == NULL || f->slot < 0)
+    return;
+  __atomic_store_n(&f->shm->slots[f->slot].refs, 0, __ATOMIC_SEQ_CST);
+  __atomic_store_n(&f->shm->slots[f->slot].pid, 0, __ATOMIC_SEQ_CST);
+  f->slot = -1;
+}
+
+/* Does a live process other than us have an fd on f? A holder that died
+ * without clearing its slot (SIGKILL) holds nothing: the kernel closed its
+ * fds, and a zombie has none. */
+static bool held_elsewhere(const struct dfile *f) {
+  if (f->shm == NULL)
+    return false;
+  for (int i = 0; i < SHM_SLOTS; i++) {
+    if (i == f->slot)
+      continue;
+    int32_t pid = __atomic_load_n(&f->shm->slots[i].pid, __ATOMIC_SEQ_CST);
+    int32_t refs = __atomic_load_n(&f->shm->slots[i].refs, __ATOMIC_SEQ_CST);
+    /* A negative pid: a fork() in progress in process -pid. */
+    if (pid != 0 && refs > 0 && pid_alive(pid > 0 ? pid : -pid))
+      return true;
+  }
+  return false;
+}
+
+static struct shm_file *shm_map(int fd) {
+  void *p = mmap(NULL, SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+/* ---- identity of a node: st_rdev, st_ino, mnt_id ------------------------- */
+
+#define DRM_MAJOR 226
+
+/* The number that ends the node's name: renderD128 -> 128, card0 -> 0. */
+static unsigned int node_minor(const char *path) {
+  const char *b = strrchr(path, '/');
+  b = b ? b + 1 : path;
+  const char *e = b + strlen(b), *p = e;
+  while (p > b && isdigit((unsigned char)p[-1]))
+    p--;
+  if (p == e || e - p > 6)
+    return 255;
+  return (unsigned int)strtoul(p, NULL, 10);
+}
+
+/* A stable inode number per node (FNV-1a), the same in every process. */
+static unsigned long node_ino(const char *path) {
+  uint32_t h = 2166136261u;
+  for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+    h = (h ^ *p) * 16777619u;
+  return 1000 + (h & 0x3fffffff);
+}
+
+/* Where the nodes would live: the real /dev (devtmpfs). */
+static struct {
+  bool done;
+  dev_t dev;
+  int mnt_id;
+} devfs;
+
+static void devfs_probe(void) {
+  if (devfs.done)
+    return;
+  devfs.done = true;
+  devfs.dev = makedev(0, 5);
+  struct stat st;
+  if (real.fstatat(AT_FDCWD, "/dev", &st, 0) == 0)
+    devfs.dev = st.st_dev;
+  struct statx sx;
+  if (real.statx && real.statx(AT_FDCWD, "/dev", 0, STATX_MNT_ID, &sx) == 0 &&
+      (sx.stx_mask & STATX_MNT_ID))
+    devfs.mnt_id = (int)sx.stx_mnt_id;
+}
+
+/* ---- the procfs fixture -------------------------------------------------- */
+
+/* "flags:" in fdinfo is f_flags in octal: open() forces O_LARGEFILE on
+ * 64-bit kernels (glibc's O_LARGEFILE is 0 there), fdinfo adds O_CLOEXEC. */
+#if __SIZEOF_LONG__ < 8
+#define FORCED_O_LARGEFILE 0
+#elif defined(__aarch64__)
+#define FORCED_O_LARGEFILE 0400000
+#elif defined(__powerpc64__)
+#define FORCED_O_LARGEFILE 0200000
+#else
+#define FORCED_O_LARGEFILE 0100000
+#endif
+
+static void fx_tmp_name(char *out, size_t sz) {
+  snprintf(out, sz, "%s/.xe-fake-tmp.%d.%u", fx.root, (int)getpid(), fx.seq++);
+}
+
+/* Write a file under a temporary name, then rename it into place: a
+ * concurrent reader sees the old file, the new one or none, never half. */
+static bool fx_put(const char *path, const char *data, size_t len) {
+  char tmp[PATH_MAX];
+  fx_tmp_name(tmp, sizeof(tmp));
+  int fd = real.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return false;
+  size_t off = 0;
+  while (off < len) {
+    ssize_t n = real.write(fd, data + off, len - off);
+    if (n <= 0)
+      break;
+    off += (size_t)n;
+  }
+  real.close(fd);
+  if (off < len || rename(tmp, path) != 0) {
+    unlink(tmp);
+    return false;
+  }
+  return true;
+}
+
+static bool fx_put_link(const char *target, const char *path) {
+  char tmp[PATH_MAX];
+  fx_tmp_name(tmp, sizeof(tmp));
+  if (symlink(target, tmp) != 0)
+    return false;
+  if (rename(tmp, path) != 0) {
+    unlink(tmp);
+    return false;
+  }
+  return true;
+}
+
+/* A small file of the real /proc into buf; returns its length. */
+static size_t fx_slurp(const char *path, char *buf, size_t sz) {
+  size_t got = 0;
+  int fd = real.open(path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t n;
+    while (got < sz - 1 && (n = real.read(fd, buf + got, sz - 1 - got)) > 0)
+      got += (size_t)n;
+    real.close(fd);
+  }
+  buf[got] = '\0';
+  return got;
+}
+
+static void fx_put_comm(const char *dir) {
+  char buf[64], path[PATH_MAX];
+  size_t n = fx_slurp("/proc/self/comm", buf, sizeof(buf));
+  snprintf(path, sizeof(path), "%s/comm", dir);
+  fx_put(path, buf, n);
+}
+
+static void fx_put_cgroup(const char *dir) {
+  char buf[4096], path[PATH_MAX];
+  size_t n;
+  if (fx.cgroup) {
+    n = (size_t)snprintf(buf, sizeof(buf) - 1, "%s", fx.cgroup);
+    if (n > sizeof(buf) - 2)
+      n = sizeof(buf) - 2;
+    if (n == 0 || buf[n - 1] != '\n')
+      buf[n++] = '\n';
+  } else {
+    n = fx_slurp("/proc/self/cgroup", buf, sizeof(buf));
+  }
+  snprintf(path, sizeof(path), "%s/cgroup", dir);
+  fx_put(path, buf, n);
+}
+
+/* fdinfo/<fd> as fs/proc/fd.c and drm_show_fdinfo() print it (xe adds its
+ * memory and engine stats), then the fd/<fd> link to the node. */
+static void fx_put_fd(int fd, const struct dfile *f) {
+  const struct device *d = f->dev;
+  int fdfl = real.fcntl(fd, F_GETFD), fl = real.fcntl(fd, F_GETFL);
+  unsigned int flags = (unsigned int)f->fflags |
+                       (fl >= 0 ? (unsigned int)fl & O_NONBLOCK : 0) |
+                       (fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+  devfs_probe();
+  char text[1024];
+  size_t n = (size_t)snprintf(text, sizeof(text),
+                              "pos:\t0\nflags:\t0%o\nmnt_id:\t%d\nino:\t%lu\n"
+                              "drm-driver:\t%s\ndrm-client-id:\t%llu\n",
+                              flags, devfs.mnt_id, node_ino(d->path), d->driver,
+                              (unsigned long long)f->client_id);
+  if (d->pdev[0])
+    n += (size_t)snprintf(text + n, sizeof(text) - n, "drm-pdev:\t%s\n",
+                          d->pdev);
+  if (strcmp(d->driver, "xe") == 0)
+    n += (size_t)snprintf(text + n, sizeof(text) - n,
+                          "drm-total-system:\t0\ndrm-shared-system:\t0\n"
+                          "drm-active-system:\t0\ndrm-resident-system:\t0\n"
+                          "drm-purgeable-system:\t0\ndrm-cycles-rcs:\t0\n"
+                          "drm-total-cycles-rcs:\t0\n");
+  char path[PATH_MAX];
+  snprintf(path, sizeof(path), "%s/%d/fdinfo/%d", fx.root, (int)getpid(), fd);
+  fx_put(path, text, n < sizeof(text) ? n : sizeof(text) - 1);
+  snprintf(path, sizeof(path), "%s/%d/fd/%d", fx.root, (int)getpid(), fd);
+  fx_put_link(d->path, path);
+}
+
+static void fx_rm_rf(const char *path) {
+  DIR *dir = opendir(path);
+  if (dir == NULL) {
+    unlink(path);
+    return;
+  }
+  char sub[PATH_MAX];
+  for (struct dirent *e; (e = readdir(dir)) != NULL;) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+    if (e->d_type == DT_DIR ||
+        (unlink(sub) != 0 && (errno == EISDIR || errno == EPERM)))
+      fx_rm_rf(sub);
+  }
+  closedir(dir);
+  rmdir(path);
+}
+
+/* <root>/<pid> with comm, cgroup and an entry for each DRM fd we track,
+ * built aside and renamed into place. A directory left there by a dead
+ * process with our pid (or by our image before exec) is replaced. */
+static bool fx_proc_ensure(bool *created) {
+  pid_t me = getpid();
+  *created = false;
+  if (fx.dir_pid == me)
+    return true;
+  char tmp[FX_PATH], path[PATH_MAX];
+  fx_tmp_name(tmp, sizeof(tmp));
+  if (mkdir(tmp, 0755) != 0 && !(errno == ENOENT && mkdir(fx.root, 0755) == 0 &&
+                                 mkdir(tmp, 0755) == 0)) {
+    static bool told;
+    if (!told)
+      say("XE_FAKE_PROCROOT %s: %s: no procfs fixture", fx.root,
+          strerror(errno));
+    told = true;
+    return false;
+  }
+  snprintf(path, sizeof(path), "%s/fd", tmp);
+  mkdir(path, 0755);
+  snprintf(path, sizeof(path), "%s/fdinfo", tmp);
+  mkdir(path, 0755);
+  fx_put_comm(tmp);
+  fx_put_cgroup(tmp);
+  snprintf(path, sizeof(path), "%s/%d", fx.root, (int)me);
+  fx_rm_rf(path);
+  if (rename(tmp, path) != 0) {
+    fx_rm_rf(tmp);
+    return false;
+  }
+  fx.dir_pid = me;
+  for (int fd = 0; fd < fdtab_len; fd++)
+    if (fdtab[fd].kind == FD_DRM)
+      fx_put_fd(fd, fdtab[fd].obj);
+  *created = true;
+  return true;
+}
+
+/* fd now refers to f (open, dup, pidfd_getfd) or its flags changed. */
+static void fx_fd_add(int fd, const struct dfile *f) {
+  bool created;
+  if (!fx.on || fx.exiting || !fx_proc_ensure(&created) || created)
+    return;
+  fx_put_fd(fd, f);
+  char dir[FX_PATH];
+  snprintf(dir, sizeof(dir), "%s/%d", fx.root, (int)getpid());
+  fx_put_comm(dir); /* it may have changed since (PR_SET_NAME) */
+}
+
+static void fx_fd_del(int fd) {
+  if (!fx.on || fx.dir_pid != getpid())
+    return;
+  char path[PATH_MAX];
+  snprintf(path, sizeof(path), "%s/%d/fd/%d", fx.root, (int)getpid(), fd);
+  unlink(path);
+  snprintf(path, sizeof(path), "%s/%d/fdinfo/%d", fx.root, (int)getpid(), fd);
+  unlink(path);
+}
+
+/* The process goes: its directory vanishes at once (rename), then goes. */
+static void fx_exit(void) {
+  if (!fx.on || fx.dir_pid != getpid())
+    return;
+  char path[PATH_MAX], tmp[PATH_MAX];
+  snprintf(path, sizeof(path), "%s/%d", fx.root, (int)getpid());
+  fx_tmp_name(tmp, sizeof(tmp));
+  fx_rm_rf(rename(path, tmp) == 0 ? tmp : path);
+  fx.dir_pid = 0;
+}
+
 /* ---- notification pipe internals -------------------------------------- */
 
 /* Keep the real pipe holding exactly one byte per queued record, so that
@@ -379,6 +755,11 @@ static bool fd_reserve(int fd) {
 static void np_sync_tokens(struct npipe *np) {
   static const char zeros[64];
   char sink[64];
+
+  /* After fork() the real pipe is shared, the ring is not: a child's copy
+   * must leave the tokens of its parent's ring alone. */
+  if (np->owner != getpid())
+    return;
 
   while (np->tokens < np->count && np->wfd >= 0 && np->rrefs > 0) {
     struct pollfd p = {.fd = np->wfd, .events = POLLOUT};
@@ -506,19 +887,55 @@ static int find_other_end(const struct npipe *np, enum fd_kind kind) {
   return -1;
 }
 
-static void dfile_unref(struct dfile *f) {
-  if (--f->refs > 0)
-    return;
-  /* Last fd of the DRM file: only now does the file get released, and each
-   * of its watches gets its removal record. */
+/* The DRM file is released: each of its watches gets its removal record.
+ * (For a remote file we merely stop tracking, when no watch is left.) */
+static void dfile_release(struct dfile *f) {
   while (f->watches)
     watch_remove_notify(f->watches);
   struct dfile **pp;
   for (pp = &f->dev->files; *pp != f; pp = &(*pp)->next)
     ;
   *pp = f->next;
-  dbg("DRM file on %s released", f->dev->path);
+  dbg("%s DRM file %llu on %s released", f->remote ? "remote" : "local",
+      (unsigned long long)f->client_id, f->dev->path);
+  if (f->remote) {
+    remote_count--;
+    if (f->pidfd >= 0)
+      real.close(f->pidfd);
+  }
+  if (f->shm) {
+    shm_unhold(f);
+    munmap(f->shm, SHM_SIZE);
+  }
   free(f);
+}
+
+static void dfile_unref(struct dfile *f) {
+  if (--f->refs > 0)
+    return;
+  /* Last fd of the DRM file in this process. Released (the last fput)
+   * unless another live process holds it: the workload we took a remote
+   * file from, a fork child that inherited it, the parent of a child. */
+  if (!held_elsewhere(f)) {
+    dfile_release(f);
+    return;
+  }
+  /* Watches that came with pipes inherited across fork() are the other
+   * process's: ours are mere copies, gone without a word. Watches on our
+   * own pipes stay until the others let go; the control thread looks. */
+  pid_t me = getpid();
+  for (struct watch *w = f->watches, *next; w; w = next) {
+    next = w->file_next;
+    if (w->pipe->owner != me)
+      watch_destroy(w);
+  }
+  if (f->watches == NULL) {
+    dfile_release(f); /* nothing left to tell: just forget it */
+    return;
+  }
+  dbg("DRM file %llu: our fds are closed, other processes keep it",
+      (unsigned long long)f->client_id);
+  want_thread = true;
 }
 
 static void npipe_unref(struct npipe *np, enum fd_kind kind) {
@@ -548,10 +965,13 @@ static void fd_drop(int fd) {
   struct fd_ent old = *e;
   e->kind = FD_NONE;
   e->obj = NULL;
-  if (old.kind == FD_DRM)
+  if (old.kind == FD_DRM) {
+    fx_fd_del(fd);
+    shm_hold(old.obj, -1);
     dfile_unref(old.obj);
-  else
+  } else {
     npipe_unref(old.obj, old.kind);
+  }
 }
 
 /* Make fd refer to obj (a new fd, or a dup). fd was just handed out by the
@@ -564,6 +984,8 @@ static bool fd_attach(int fd, enum fd_kind kind, void *obj) {
   fdtab[fd].obj = obj;
   if (kind == FD_DRM) {
     ((struct dfile *)obj)->refs++;
+    shm_hold(obj, 1);
+    fx_fd_add(fd, obj);
   } else {
     struct npipe *np = obj;
     if (kind == FD_NP_READ) {
@@ -652,15 +1074,52 @@ static struct device *dev_for_open(int dirfd, const char *path) {
   const char *b = base_name(path);
   bool maybe = false;
   for (struct device *d = devices; d && !maybe; d = d->next)
-    maybe = strcmp(base_name(d->path), b) == 0;
+    maybe = !d->learned && strcmp(base_name(d->path), b) == 0;
   if (!maybe)
     return NULL;
   char abs[PATH_MAX];
   if (!abs_path(dirfd, path, abs, sizeof(abs)))
     return NULL;
   for (struct device *d = devices; d; d = d->next)
-    if (strcmp(d->path, abs) == 0)
+    if (!d->learned && strcmp(d->path, abs) == 0)
       return d;
+  return NULL;
+}
+
+/* The device of a DRM file another process opened: ours if the node is in
+ * our table, else learned from the file's header (never faked for open). */
+static struct device *dev_for_remote(const struct shm_file *s) {
+  char node[SHM_NODE];
+  memcpy(node, s->node, sizeof(node));
+  node[sizeof(node) - 1] = '\0';
+  struct device **tail = &devices;
+  for (struct device *d = devices; d; d = d->next) {
+    if (strcmp(d->path, node) == 0)
+      return d;
+    tail = &d->next;
+  }
+  struct device *d = calloc(1, sizeof(*d));
+  if (d == NULL || (d->path = strdup(node)) == NULL) {
+    free(d);
+    return NULL;
+  }
+  memcpy(d->driver, s->driver, sizeof(d->driver));
+  d->driver[sizeof(d->driver) - 1] = '\0';
+  memcpy(d->pdev, s->pdev, sizeof(d->pdev));
+  d->pdev[sizeof(d->pdev) - 1] = '\0';
+  d->state = DEV_PRESENT;
+  d->learned = true;
+  *tail = d;
+  dbg("device %s learned from another process (driver=%s)", d->path, d->driver);
+  return d;
+}
+
+/* The file with this drm-client-id, local or remote; NULL if none. */
+static struct dfile *dfile_by_id(uint64_t id) {
+  for (struct device *d = devices; d; d = d->next)
+    for (struct dfile *f = d->files; f; f = f->next)
+      if (f->client_id == id)
+        return f;
   return NULL;
 }
 
@@ -773,9 +1232,9 @@ static void load_devices(const char *file) {
 struct conn {
   int fd; /* -1: free */
   size_t len;
-  bool overlong; /* dropping input until the next newline */
-  bool waiting;  /* a wait_watches is pending; later input waits */
-  struct device *wdev;
+  bool overlong;       /* dropping input until the next newline */
+  bool waiting;        /* a wait_* is pending; later input waits */
+  struct device *wdev; /* wait_watches; NULL: wait_clients */
   unsigned long want;
   long long deadline;
   char buf[CONN_BUF];
@@ -790,24 +1249,6 @@ static struct {
 } ctl = {.listen_fd = -1};
 
 static pthread_mutex_t ctl_mutex = PTHREAD_MUTEX_INITIALIZER;
-
-static bool pid_alive(pid_t pid) {
-  if (kill(pid, 0) != 0 && errno != EPERM)
-    return false;
-  /* A zombie still answers kill(); it cannot serve any more. */
-  char path[64], buf[256];
-  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-  int fd = real.open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return true;
-  ssize_t n = real.read(fd, buf, sizeof(buf) - 1);
-  real.close(fd);
-  if (n <= 0)
-    return true;
-  buf[n] = '\0';
-  const char *rp = strrchr(buf, ')');
-  return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
-}
 
 static bool start_thread(void *(*fn)(void *), void *arg) {
   /* Our threads take no signals: collectd's handlers belong to its own. */
@@ -845,6 +1286,19 @@ static void dev_post(struct device *d, const void *rec, size_t len,
   for (struct dfile *f = d->files; f; f = f->next)
     for (struct watch *w = f->watches; w; w = w->file_next)
       post_to_watch(w, rec, len, how, how == STAMP_ID, t);
+}
+
+/* Remote files with live watches: what wait_clients counts. */
+static unsigned int remote_watched_count(void) {
+  unsigned int n = 0;
+  for (const struct device *d = devices; d; d = d->next)
+    for (const struct dfile *f = d->files; f; f = f->next)
+      n += f->remote && f->watches != NULL;
+  return n;
+}
+
+static unsigned int wait_count(const struct conn *c) {
+  return c->wdev ? dev_watch_count(c->wdev) : remote_watched_count();
 }
 
 /* Device removal: every watch gets its removal record and dies; open files
@@ -893,6 +1347,98 @@ static bool parse_ulong(const char *s, unsigned long max, unsigned long *out) {
 
 #define REPLY(...) snprintf(reply, rsz, __VA_ARGS__)
 
+static bool parse_u64(const char *s, uint64_t *out) {
+  if (s == NULL || *s == '\0' || *s == '-')
+    return false;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, num_base(s));
+  if (errno || *end)
+    return false;
+  *out = v;
+  return true;
+}
+
+/* clients, vm_err_client, wait_clients: DRM files by drm-client-id. */
+static bool ctl_clients(int argc, char **argv, char *reply, size_t rsz,
+                        struct conn *c) {
+  const char *cmd = argv[0];
+  if (strcmp(cmd, "clients") == 0) {
+    if (argc != 1) {
+      REPLY("err usage: clients");
+      return true;
+    }
+    lock();
+    size_t n = (size_t)snprintf(reply, rsz, "ok %u", remote_count);
+    for (const struct device *d = devices; d; d = d->next)
+      for (const struct dfile *f = d->files; f; f = f->next)
+        if (f->remote && n < rsz)
+          n += (size_t)snprintf(reply + n, rsz - n, " %llu",
+                                (unsigned long long)f->client_id);
+    unlock();
+    return true;
+  }
+  if (strcmp(cmd, "wait_clients") == 0) {
+    unsigned long want, tmo;
+    if (argc != 3 || !parse_ulong(argv[1], UINT32_MAX, &want) ||
+        !parse_ulong(argv[2], 3600000, &tmo)) {
+      REPLY("err usage: wait_clients <n> <timeout_ms>");
+      return true;
+    }
+    lock();
+    unsigned int n = remote_watched_count();
+    unlock();
+    if (n >= want) {
+      REPLY("ok %u", n);
+    } else if (tmo == 0) {
+      REPLY("err timeout (%u of %lu watched clients)", n, want);
+    } else {
+      c->waiting = true;
+      c->wdev = NULL;
+      c->want = want;
+      c->deadline = now_ms() + (long long)tmo;
+      return false;
+    }
+    return true;
+  }
+  /* vm_err_client <client-id> <vm_id> <error_code> [count] */
+  uint64_t id;
+  unsigned long vm, count = 1;
+  long code;
+  char *end;
+  if (argc < 4 || argc > 5 || !parse_u64(argv[1], &id) ||
+      !parse_ulong(argv[2], UINT32_MAX, &vm) ||
+      (errno = 0, code = strtol(argv[3], &end, num_base(argv[3])), errno) ||
+      *end || code < INT32_MIN || code > INT32_MAX ||
+      (argc == 5 && !parse_ulong(argv[4], 1000000, &count))) {
+    REPLY("err usage: vm_err_client <client-id> <vm_id> <error_code> "
+          "[count]");
+    return true;
+  }
+  struct drm_xe_watch_notification_vm_err r = {
+      .base = {.type = WATCH_TYPE_DRM_XE_NOTIFY,
+               .subtype = DRM_XE_WATCH_EVENT_VM_ERR,
+               .info = (uint32_t)sizeof(r)},
+      .vm_id = (uint32_t)vm,
+      .error_code = (int32_t)code,
+  };
+  struct tally t = {0, 0};
+  lock();
+  struct dfile *f = dfile_by_id(id);
+  if (f == NULL) {
+    unlock();
+    REPLY("err no DRM file with client id %llu", (unsigned long long)id);
+    return true;
+  }
+  for (unsigned long i = 0; i < count; i++)
+    for (struct watch *w = f->watches; w; w = w->file_next)
+      post_to_watch(w, &r, sizeof(r), STAMP_ID, true, &t);
+  REPLY("ok %llu %llu", t.queued, t.lost);
+  dbg("ctl vm_err_client %llu -> %s", (unsigned long long)id, reply);
+  unlock();
+  return true;
+}
+
 /* One command line -> one reply line (without the newline). Returns false
  * when the reply must wait: wait_watches not yet satisfied, noted in c. */
 static bool ctl_handle(char *line, char *reply, size_t rsz, struct conn *c) {
@@ -919,9 +1465,12 @@ static bool ctl_handle(char *line, char *reply, size_t rsz, struct conn *c) {
   }
   if (strcmp(cmd, "help") == 0) {
     REPLY("ok vm_err raw record remove restore state watches wait_watches "
-          "stats");
+          "vm_err_client clients wait_clients stats");
     return true;
   }
+  if (strcmp(cmd, "clients") == 0 || strcmp(cmd, "vm_err_client") == 0 ||
+      strcmp(cmd, "wait_clients") == 0)
+    return ctl_clients(argc, argv, reply, rsz, c);
 
   static const struct {
     const char *name;
@@ -1062,7 +1611,7 @@ static void conn_close(struct conn *c) {
 /* Replies are short and clients wait for them: a client that does not
  * read its socket loses the connection rather than stalling the server. */
 static bool conn_reply(struct conn *c, const char *reply) {
-  char line[600];
+  char line[4200];
   int n = snprintf(line, sizeof(line), "%s\n", reply);
   if (n < 0 || (size_t)n >= sizeof(line))
     n = snprintf(line, sizeof(line), "err reply too long\n");
@@ -1076,7 +1625,7 @@ static bool conn_reply(struct conn *c, const char *reply) {
 
 /* Handle the complete lines buffered for c, unless a wait holds them. */
 static void conn_process(struct conn *c) {
-  char reply[512];
+  char reply[4096];
   char *nl;
   while (c->fd >= 0 && !c->waiting &&
          (nl = memchr(c->buf, '\n', c->len)) != NULL) {
@@ -1119,14 +1668,14 @@ static void conn_input(struct conn *c) {
 
 static void conn_check_wait(struct conn *c, long long now) {
   lock();
-  unsigned int n = dev_watch_count(c->wdev);
+  unsigned int n = wait_count(c);
   unlock();
   char reply[128];
   if (n >= c->want)
     snprintf(reply, sizeof(reply), "ok %u", n);
   else if (now >= c->deadline)
-    snprintf(reply, sizeof(reply), "err timeout (%u of %lu watches)", n,
-             c->want);
+    snprintf(reply, sizeof(reply), "err timeout (%u of %lu %s)", n, c->want,
+             c->wdev ? "watches" : "watched clients");
   else
     return;
   c->waiting = false;
@@ -1167,25 +1716,73 @@ static void ctl_accept(void) {
   real.close(fd);
 }
 
+/* Remote files whose owner we still wait for, as pollfds (POLLIN: exited);
+ * *tick: some file's fate depends on other processes (remote files, and
+ * files that outlive our fds), so look again soon. */
+static nfds_t remote_pollfds(struct pollfd *pfd, nfds_t max, bool *tick) {
+  nfds_t n = 0;
+  *tick = false;
+  for (const struct device *d = devices; d; d = d->next)
+    for (const struct dfile *f = d->files; f; f = f->next) {
+      *tick = *tick || f->remote || f->refs == 0;
+      if (f->remote && f->pidfd >= 0 && n < max)
+        pfd[n++] = (struct pollfd){.fd = f->pidfd, .events = POLLIN};
+    }
+  return n;
+}
+
+/* After each wake-up of the control thread: a pidfd that fired means that
+ * process exited (stop polling it). A file without our fds that no live
+ * process holds any more is released (its watches get their removal
+ * records); one with neither our fds nor watches is forgotten. */
+static void remote_sweep(const struct pollfd *pfd, nfds_t n) {
+  for (nfds_t i = 0; i < n; i++) {
+    if (!pfd[i].revents)
+      continue;
+    for (struct device *d = devices; d; d = d->next)
+      for (struct dfile *f = d->files; f; f = f->next) {
+        struct pollfd p = {.fd = f->pidfd, .events = POLLIN};
+        if (f->remote && f->pidfd == pfd[i].fd && poll(&p, 1, 0) == 1) {
+          dbg("remote DRM file %llu: the process it came from exited",
+              (unsigned long long)f->client_id);
+          real.close(f->pidfd);
+          f->pidfd = -1;
+        }
+      }
+  }
+  for (struct device *d = devices; d; d = d->next) {
+    struct dfile *next;
+    for (struct dfile *f = d->files; f; f = next) {
+      next = f->next;
+      if (f->refs == 0 && (f->watches == NULL || !held_elsewhere(f)))
+        dfile_release(f);
+    }
+  }
+}
+
 static void *ctl_main(void *arg) {
   (void)arg;
   pid_t me = getpid();
+  /* Else it has the name of whichever thread happened to start it. */
+  pthread_setname_np(pthread_self(), "xe-fake-ctl");
   sem_post(&ctl.started);
   for (;;) {
-    struct pollfd pfd[1 + MAX_CONNS];
+    struct pollfd pfd[1 + MAX_CONNS + MAX_REMOTE];
     struct conn *who[1 + MAX_CONNS];
     nfds_t n = 0;
     int timeout = 250;
 
-    pid_t owner = __atomic_load_n(ctl.owner, __ATOMIC_SEQ_CST);
-    if (owner != me && (owner <= 0 || !pid_alive(owner)))
-      __atomic_compare_exchange_n(ctl.owner, &owner, me, false,
-                                  __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(ctl.owner, __ATOMIC_SEQ_CST) == me) {
-      pfd[n] = (struct pollfd){.fd = ctl.listen_fd, .events = POLLIN};
-      who[n++] = NULL;
-    } else {
-      timeout = 50; /* look again whether the owner still lives */
+    if (ctl.listen_fd >= 0) {
+      pid_t owner = __atomic_load_n(ctl.owner, __ATOMIC_SEQ_CST);
+      if (owner != me && (owner <= 0 || !pid_alive(owner)))
+        __atomic_compare_exchange_n(ctl.owner, &owner, me, false,
+                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+      if (__atomic_load_n(ctl.owner, __ATOMIC_SEQ_CST) == me) {
+        pfd[n] = (struct pollfd){.fd = ctl.listen_fd, .events = POLLIN};
+        who[n++] = NULL;
+      } else {
+        timeout = 50; /* look again whether the owner still lives */
+      }
     }
     for (int i = 0; i < MAX_CONNS; i++) {
       struct conn *c = &ctl.conns[i];
@@ -1198,8 +1795,20 @@ static void *ctl_main(void *arg) {
       pfd[n] = (struct pollfd){.fd = c->fd, .events = POLLIN};
       who[n++] = c;
     }
-    if (poll(pfd, n, timeout) < 0)
+    /* Remote files: their owners' pidfds, and a tick for the closes that
+     * no pidfd tells (an owner closing its fd without exiting). */
+    lock();
+    bool tick;
+    nfds_t nrem = remote_pollfds(pfd + n, MAX_REMOTE, &tick);
+    if (tick && timeout > REMOTE_TICK_MS)
+      timeout = REMOTE_TICK_MS;
+    unlock();
+    if (poll(pfd, n + nrem, timeout) < 0)
       continue;
+    /* Before any command: a reply must not predate what poll() saw. */
+    lock();
+    remote_sweep(pfd + n, nrem);
+    unlock();
     for (nfds_t i = 0; i < n; i++) {
       if (!pfd[i].revents)
         continue;
@@ -1220,10 +1829,11 @@ static void *ctl_main(void *arg) {
 }
 
 /* Called whenever this process fakes something: make sure it answers the
- * control socket. Returns once the thread runs, so that a fork() right
- * after us cannot catch it half-started. */
-static void ctl_claim(void) {
-  if (ctl.listen_fd < 0)
+ * control socket, and, once it holds remote files (for_remote), that its
+ * thread watches them even without a socket. Returns once the thread runs,
+ * so that a fork() right after us cannot catch it half-started. */
+static void ctl_claim_for(bool for_remote) {
+  if (ctl.listen_fd < 0 && !for_remote)
     return;
   pid_t me = getpid();
   if (__atomic_load_n(&ctl.server_pid, __ATOMIC_SEQ_CST) == me)
@@ -1231,7 +1841,8 @@ static void ctl_claim(void) {
   int saved = errno;
   pthread_mutex_lock(&ctl_mutex);
   if (ctl.server_pid != me) {
-    __atomic_store_n(ctl.owner, me, __ATOMIC_SEQ_CST);
+    if (ctl.listen_fd >= 0)
+      __atomic_store_n(ctl.owner, me, __ATOMIC_SEQ_CST);
     sem_init(&ctl.started, 0, 0);
     if (start_thread(ctl_main, NULL)) {
       struct timespec ts;
@@ -1240,12 +1851,15 @@ static void ctl_claim(void) {
       while (sem_timedwait(&ctl.started, &ts) != 0 && errno == EINTR)
         ;
       __atomic_store_n(&ctl.server_pid, me, __ATOMIC_SEQ_CST);
-      dbg("control socket served by pid %d", (int)me);
+      dbg("control thread runs in pid %d%s", (int)me,
+          ctl.listen_fd >= 0 ? ", serving the socket" : "");
     }
   }
   pthread_mutex_unlock(&ctl_mutex);
   errno = saved;
 }
+
+static void ctl_claim(void) { ctl_claim_for(false); }
 
 static int ctl_bind(const struct sockaddr_un *sa) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -1291,35 +1905,114 @@ static void ctl_setup(const char *path) {
     real.close(fd);
     return;
   }
-  for (int i = 0; i < MAX_CONNS; i++)
-    ctl.conns[i].fd = -1;
   ctl.listen_fd = fd_move_high(fd);
   dbg("control socket %s", path);
 }
 
 /* ---- fork safety ------------------------------------------------------- */
 
+/* The kernel copies the fd table in fork(): the child holds our DRM files
+ * from that instant. So its holder slots are taken before the fork, under
+ * our pid negated, and made the child's by whichever of parent (in fork()
+ * below) and child (atfork_child) gets there first. */
+static pid_t forking_parent;
+
 static void atfork_prepare(void) {
+  int saved = errno;
   pthread_mutex_lock(&ctl_mutex);
   lock();
+  forking_parent = getpid();
+  for (struct device *d = devices; d; d = d->next)
+    for (struct dfile *f = d->files; f; f = f->next) {
+      f->child_slot = -1;
+      if (f->shm && f->refs > 0 && !fx.exiting &&
+          (f->child_slot = shm_claim(f->shm, -(int32_t)forking_parent)) >= 0)
+        __atomic_store_n(&f->shm->slots[f->child_slot].refs, f->refs,
+                         __ATOMIC_SEQ_CST);
+    }
+  errno = saved;
+}
+
+/* After fork() in the parent: the child's slots become the child's (pid >
+ * 0), or are freed (fork failed). */
+static void fork_settle(pid_t pid) {
+  lock();
+  for (struct device *d = devices; d; d = d->next)
+    for (struct dfile *f = d->files; f; f = f->next) {
+      if (f->child_slot < 0)
+        continue;
+      struct shm_file *s = f->shm;
+      int32_t pending = -(int32_t)forking_parent;
+      if (pid > 0) {
+        __atomic_compare_exchange_n(&s->slots[f->child_slot].pid, &pending,
+                                    (int32_t)pid, false, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST);
+      } else {
+        __atomic_store_n(&s->slots[f->child_slot].refs, 0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&s->slots[f->child_slot].pid, 0, __ATOMIC_SEQ_CST);
+      }
+      f->child_slot = -1;
+    }
+  unlock();
 }
 
 static void atfork_parent(void) {
-  unlock();
+  pthread_mutex_unlock(&big_lock);
   pthread_mutex_unlock(&ctl_mutex);
 }
 
 static void atfork_child(void) {
+  int saved = errno;
   /* The forking thread held both locks across fork(), so the child's state
    * is consistent. Our thread did not come along; its connections belong
    * to the parent (the child's copies would keep clients from seeing EOF). */
-  unlock();
-  pthread_mutex_unlock(&ctl_mutex);
   for (int i = 0; i < MAX_CONNS; i++) {
     if (ctl.conns[i].fd >= 0)
       real.close(ctl.conns[i].fd);
     ctl.conns[i].fd = -1;
   }
+  /* The child holds the inherited fds too, in the slot reserved for it
+   * (no allocation here: slots live in the shared pages). Its procfs
+   * directory comes with the first DRM fd it opens or dups. */
+  int32_t me = (int32_t)getpid();
+  for (struct device *d = devices; d; d = d->next)
+    for (struct dfile *f = d->files; f; f = f->next) {
+      f->slot = -1;
+      if (f->child_slot >= 0) {
+        int32_t pending = -(int32_t)forking_parent;
+        __atomic_compare_exchange_n(&f->shm->slots[f->child_slot].pid, &pending,
+                                    me, false, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST);
+        f->slot = f->child_slot;
+        f->child_slot = -1;
+      } else {
+        shm_hold(f, f->refs);
+      }
+    }
+  want_thread = false;
+  pthread_mutex_unlock(&big_lock);
+  pthread_mutex_unlock(&ctl_mutex);
+  errno = saved;
+}
+
+/* exit(): this process holds its DRM files no more, and its procfs
+ * directory goes. Best effort: not if another thread keeps the lock. */
+static void xf_exit(void) {
+  bool locked = false;
+  for (int i = 0; i < 100 && !locked; i++) {
+    locked = pthread_mutex_trylock(&big_lock) == 0;
+    if (!locked)
+      nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+  }
+  if (!locked)
+    return;
+  for (struct device *d = devices; d; d = d->next)
+    for (struct dfile *f = d->files; f; f = f->next)
+      shm_unhold(f);
+  fx_exit();
+  fx.exiting = true;
+  want_thread = false;
+  pthread_mutex_unlock(&big_lock);
 }
 
 /* ---- environment ------------------------------------------------------- */
@@ -1385,10 +2078,22 @@ __attribute__((constructor)) static void xe_fake_init(void) {
   cfg.pages_soft = env_on("XE_FAKE_PIPE_USER_PAGES_SOFT", false);
   dbg("pid %d, watch queue %s", (int)getpid(),
       cfg.emulate_wq ? "emulated" : "passed to the kernel");
+  for (int i = 0; i < MAX_CONNS; i++)
+    ctl.conns[i].fd = -1;
   const char *table = getenv("XE_FAKE_DEVICES");
   if (table && *table)
     load_devices(table);
+  const char *root = getenv("XE_FAKE_PROCROOT");
+  if (root && *root) {
+    if (abs_path(AT_FDCWD, root, fx.root, sizeof(fx.root)))
+      fx.on = true;
+    else
+      say("XE_FAKE_PROCROOT %s: bad path, no procfs fixture", root);
+    const char *cg = getenv("XE_FAKE_CGROUP");
+    fx.cgroup = cg && *cg ? strdup(cg) : NULL;
+  }
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+  atexit(xf_exit);
   scrub_ld_preload();
   const char *sock = getenv("XE_FAKE_CTL");
   if (sock && *sock)
@@ -1401,6 +2106,48 @@ XF_EXPORT int xe_fake_present(void);
 XF_EXPORT int xe_fake_present(void) { return 1; }
 
 /* ---- DRM files --------------------------------------------------------- */
+
+/* A new DRM file's backing fd: a memfd named for humans (readlink of
+ * /proc/PID/fd/N shows "/memfd:xe-fake-drm:<client-id>:<node> (deleted)")
+ * whose first page is the file's shared header, so that a process that
+ * gets the fd with pidfd_getfd() knows which DRM file it holds. */
+static int drm_memfd(struct device *d, struct dfile *f, int flags) {
+  f->dev = d;
+  f->gen = d->gen;
+  f->accmode = flags & O_ACCMODE;
+  /* f_flags: open() drops these; O_NONBLOCK is read live from the fd. */
+  f->fflags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC |
+                         O_NONBLOCK)) |
+              FORCED_O_LARGEFILE;
+  f->client_id = new_client_id();
+  f->slot = -1;
+  f->child_slot = -1;
+  f->pidfd = -1;
+  char name[250];
+  snprintf(name, sizeof(name), "xe-fake-drm:%llu:%s",
+           (unsigned long long)f->client_id, d->path);
+  int fd = memfd_create(name, MFD_ALLOW_SEALING |
+                                  ((flags & O_CLOEXEC) ? MFD_CLOEXEC : 0));
+  if (fd < 0)
+    return -1;
+  if (ftruncate(fd, SHM_SIZE) != 0 || (f->shm = shm_map(fd)) == NULL) {
+    int e = errno;
+    real.close(fd);
+    errno = e;
+    return -1;
+  }
+  struct shm_file *s = f->shm;
+  s->client_id = f->client_id;
+  s->fflags = f->fflags;
+  snprintf(s->node, sizeof(s->node), "%s", d->path);
+  snprintf(s->driver, sizeof(s->driver), "%s", d->driver);
+  snprintf(s->pdev, sizeof(s->pdev), "%s", d->pdev);
+  __atomic_store_n(&s->magic, SHM_MAGIC, __ATOMIC_SEQ_CST);
+  real.fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+  if (flags & O_NONBLOCK)
+    real.fcntl(fd, F_SETFL, O_NONBLOCK);
+  return fd;
+}
 
 static int fake_open(int dirfd, const char *path, int flags) {
   if (devices == NULL)
@@ -1419,29 +2166,20 @@ static int fake_open(int dirfd, const char *path, int flags) {
   } else if (flags & O_DIRECTORY) {
     err = ENOTDIR;
   } else {
-    /* An eventfd that is never signalled: poll() never reports it readable
-     * and read() waits, as for a DRM file without pending events. */
-    fd = eventfd(0, ((flags & O_CLOEXEC) ? EFD_CLOEXEC : 0) |
-                        ((flags & O_NONBLOCK) ? EFD_NONBLOCK : 0));
-    struct dfile *f = fd >= 0 ? calloc(1, sizeof(*f)) : NULL;
-    if (f == NULL) {
-      err = fd < 0 ? errno : ENOMEM;
-      if (fd >= 0)
-        real.close(fd);
+    struct dfile *f = calloc(1, sizeof(*f));
+    fd = f ? drm_memfd(d, f, flags) : -1;
+    if (fd < 0) {
+      err = f ? errno : ENOMEM;
+      free(f);
+    } else if (!fd_attach(fd, FD_DRM, f)) {
+      munmap(f->shm, SHM_SIZE);
+      free(f);
+      real.close(fd);
       fd = -1;
+      err = EMFILE;
     } else {
-      f->dev = d;
-      f->gen = d->gen;
-      f->accmode = flags & O_ACCMODE;
-      if (!fd_attach(fd, FD_DRM, f)) {
-        free(f);
-        real.close(fd);
-        fd = -1;
-        err = EMFILE;
-      } else {
-        f->next = d->files;
-        d->files = f;
-      }
+      f->next = d->files;
+      d->files = f;
     }
   }
   dbg("open %s -> %d%s%s", d->path, fd, err ? " " : "",
@@ -1454,6 +2192,19 @@ static int fake_open(int dirfd, const char *path, int flags) {
   }
   errno = saved;
   return fd;
+}
+
+/* The fd's flags changed (F_SETFL, F_SETFD, FIONBIO...): fdinfo follows. */
+static void fx_refresh(int fd) {
+  if (!fx.on)
+    return;
+  int saved = errno;
+  lock();
+  struct fd_ent *e = fd_get(fd);
+  if (e && e->kind == FD_DRM && fx.dir_pid == getpid() && !fx.exiting)
+    fx_put_fd(fd, e->obj);
+  unlock();
+  errno = saved;
 }
 
 static bool dfile_unplugged(const struct dfile *f) {
@@ -1500,7 +2251,8 @@ static int watch_ioctl(struct dfile *f, const struct drm_xe_watch_queue *a) {
     /* Not a notification pipe: a plain pipe is EINVAL, anything else
      * (including no fd at all) EBADF. */
     struct stat st;
-    if (a->fd <= INT_MAX && fstat((int)a->fd, &st) == 0 && S_ISFIFO(st.st_mode))
+    if (a->fd <= INT_MAX && real.fstat((int)a->fd, &st) == 0 &&
+        S_ISFIFO(st.st_mode))
       return -EINVAL;
     return -EBADF;
   }
@@ -1850,11 +2602,15 @@ static ssize_t xf_read(int fd, void *buf, size_t count) {
     }
     if (count == 0)
       return 0;
-    /* drm_read() with no events: wait, or EAGAIN if non-blocking; the
-     * eventfd is never signalled, so it does just that. */
-    uint64_t v;
-    ssize_t r = real.read(fd, &v, sizeof(v));
-    return r > 0 ? 0 : r;
+    /* drm_read() with no events: EAGAIN if non-blocking, else wait for
+     * events that never come (a handled signal ends it with EINTR). */
+    int fl = real.fcntl(fd, F_GETFL);
+    if (fl < 0)
+      return -1;
+    if (!(fl & O_NONBLOCK))
+      ppoll(NULL, 0, NULL, NULL);
+    errno = (fl & O_NONBLOCK) ? EAGAIN : EINTR;
+    return -1;
   }
   int saved = errno;
   ssize_t r = np_read(fd, e->obj, buf, count);
@@ -1911,8 +2667,12 @@ XF_EXPORT int ioctl(int fd, unsigned long request, ...) {
   need_real();
   unsigned int cmd = (unsigned int)request;
   /* Generic VFS ioctls act on the real file (O_NONBLOCK, FD_CLOEXEC). */
-  if (cmd == FIOCLEX || cmd == FIONCLEX || cmd == FIONBIO || cmd == FIOASYNC)
-    return real.ioctl(fd, request, arg);
+  if (cmd == FIOCLEX || cmd == FIONCLEX || cmd == FIONBIO || cmd == FIOASYNC) {
+    int r = real.ioctl(fd, request, arg);
+    if (r == 0)
+      fx_refresh(fd);
+    return r;
+  }
 
   int saved = errno;
   lock();
@@ -1925,7 +2685,7 @@ XF_EXPORT int ioctl(int fd, unsigned long request, ...) {
       /* A plain pipe has no watch queue: ENODEV (not ENOTTY, as a kernel
        * without CONFIG_WATCH_QUEUE would say). */
       struct stat st;
-      if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
+      if (real.fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
         errno = ENODEV;
         return -1;
       }
@@ -1984,6 +2744,7 @@ XF_EXPORT int pipe2(int fds[2], int flags) {
   /* Reserve first: then neither attach can fail half-way. */
   bool ok = np != NULL && fd_reserve(pfd[0] > pfd[1] ? pfd[0] : pfd[1]);
   if (ok) {
+    np->owner = getpid();
     np->rfd = np->wfd = -1;
     np->packet = (flags & O_DIRECT) != 0;
     fd_attach(pfd[0], FD_NP_READ, np);
@@ -2070,6 +2831,12 @@ static int do_fcntl(fcntl_fn fn, int fd, int cmd, void *arg) {
     errno = r < 0 ? e : saved;
     return r;
   }
+  if (cmd == F_SETFD || cmd == F_SETFL) {
+    int r = fn(fd, cmd, arg);
+    if (r == 0)
+      fx_refresh(fd);
+    return r;
+  }
   if (cmd == F_SETPIPE_SZ) {
     lock();
     struct fd_ent *e = fd_get(fd);
@@ -2099,4 +2866,256 @@ XF_EXPORT int fcntl64(int fd, int cmd, ...) {
   va_end(ap);
   need_real();
   return do_fcntl(real.fcntl64, fd, cmd, arg);
+}
+
+/* ---- DRM files of other processes (pidfd_getfd) ---------------------------
+ */
+
+/* fd was just duplicated from the process behind pidfd. If it is a DRM
+ * file of a faked process, track it: the same file if we know its client
+ * id already (our own, or taken before), else a new remote file that
+ * lives as long as some process holds it. */
+static void remote_adopt(int fd, int pidfd) {
+  static const char prefix[] = "/memfd:xe-fake-drm:";
+  char link[64], target[sizeof(prefix) + 16];
+  int saved = errno;
+  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, target, sizeof(target) - 1);
+  struct stat st;
+  struct shm_file *s = NULL;
+  if (n < (ssize_t)sizeof(prefix) - 1 ||
+      memcmp(target, prefix, sizeof(prefix) - 1) != 0 ||
+      real.fstat(fd, &st) != 0 || st.st_size < SHM_SIZE ||
+      (s = shm_map(fd)) == NULL ||
+      __atomic_load_n(&s->magic, __ATOMIC_SEQ_CST) != SHM_MAGIC) {
+    if (s)
+      munmap(s, SHM_SIZE);
+    errno = saved;
+    return;
+  }
+  bool is_remote = false;
+  lock();
+  struct dfile *f = dfile_by_id(s->client_id);
+  if (f) { /* one file: a duplicate of what we have */
+    munmap(s, SHM_SIZE);
+    if (!fd_attach(fd, FD_DRM, f))
+      say("out of memory tracking fd %d", fd);
+    unlock();
+    errno = saved;
+    return;
+  }
+  struct device *d = remote_count < MAX_REMOTE ? dev_for_remote(s) : NULL;
+  f = d ? calloc(1, sizeof(*f)) : NULL;
+  if (f == NULL) {
+    say("cannot track remote DRM file %llu (%s)",
+        (unsigned long long)s->client_id,
+        remote_count < MAX_REMOTE ? "out of memory" : "too many");
+    munmap(s, SHM_SIZE);
+  } else {
+    f->dev = d;
+    f->gen = d->gen;
+    f->fflags = s->fflags;
+    f->accmode = s->fflags & O_ACCMODE;
+    f->client_id = s->client_id;
+    f->shm = s;
+    f->slot = -1;
+    f->child_slot = -1;
+    f->remote = true;
+    /* Our own reference to that process: the caller may close its pidfd
+     * at once. Readable when it exits. */
+    f->pidfd = fd_move_high(real.fcntl(pidfd, F_DUPFD_CLOEXEC, 0));
+    if (fd_attach(fd, FD_DRM, f)) {
+      f->next = d->files;
+      d->files = f;
+      remote_count++;
+      is_remote = true;
+      dbg("fd %d: remote DRM file %llu on %s", fd,
+          (unsigned long long)f->client_id, d->path);
+    } else {
+      if (f->pidfd >= 0)
+        real.close(f->pidfd);
+      munmap(s, SHM_SIZE);
+      free(f);
+    }
+  }
+  unlock();
+  if (is_remote)
+    ctl_claim_for(true); /* its owner's exit must be seen */
+  errno = saved;
+}
+
+static int real_pidfd_getfd(int pidfd, int targetfd, unsigned int flags) {
+  if (real.pidfd_getfd)
+    return real.pidfd_getfd(pidfd, targetfd, flags);
+  return (int)real.syscall(SYS_pidfd_getfd, pidfd, targetfd, flags);
+}
+
+XF_EXPORT int pidfd_getfd(int pidfd, int targetfd, unsigned int flags) {
+  need_real();
+  int fd = real_pidfd_getfd(pidfd, targetfd, flags);
+  if (fd >= 0)
+    remote_adopt(fd, pidfd);
+  return fd;
+}
+
+/* syscall(SYS_pidfd_getfd, ...) too. Like glibc's own syscall(), this
+ * passes six argument words on, whatever the caller gave: the words past
+ * the caller's arguments are read from its registers' save area or its
+ * stack frame (always mapped), never used by the kernel. Sanitizers
+ * would call that a stack underflow, hence no instrumentation here. */
+__attribute__((no_sanitize_address)) XF_EXPORT long syscall(long number, ...) {
+  va_list ap;
+  va_start(ap, number);
+  long a[6];
+  for (int i = 0; i < 6; i++)
+    a[i] = va_arg(ap, long);
+  va_end(ap);
+  need_real();
+  long r = real.syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+  if (number == SYS_pidfd_getfd && r >= 0)
+    remote_adopt((int)r, (int)a[0]);
+  return r;
+}
+
+/* ---- stat of a DRM fd: the char device it stands for -----------------------
+ */
+
+/* st of the node of DRM fd; false if fd is not one of our DRM files. */
+#define FILL_DRM_STAT(st, d)                                                   \
+  do {                                                                         \
+    memset((st), 0, sizeof(*(st)));                                            \
+    (st)->st_dev = devfs.dev;                                                  \
+    (st)->st_ino = node_ino((d)->path);                                        \
+    (st)->st_mode = S_IFCHR | 0666;                                            \
+    (st)->st_nlink = 1;                                                        \
+    (st)->st_rdev = makedev(DRM_MAJOR, node_minor((d)->path));                 \
+    (st)->st_blksize = 4096;                                                   \
+  } while (0)
+
+static const struct device *drm_dev_of(int fd) {
+  const struct device *d = NULL;
+  lock();
+  struct fd_ent *e = fd_get(fd);
+  if (e && e->kind == FD_DRM) {
+    d = ((const struct dfile *)e->obj)->dev;
+    devfs_probe();
+  }
+  unlock();
+  return d; /* devices are never freed */
+}
+
+static bool drm_stat(int fd, struct stat *st) {
+  const struct device *d = drm_dev_of(fd);
+  if (d)
+    FILL_DRM_STAT(st, d);
+  return d != NULL;
+}
+
+static bool drm_stat64(int fd, struct stat64 *st) {
+  const struct device *d = drm_dev_of(fd);
+  if (d)
+    FILL_DRM_STAT(st, d);
+  return d != NULL;
+}
+
+static bool empty_path(const char *path, int flags) {
+  return (flags & AT_EMPTY_PATH) && path && path[0] == '\0';
+}
+
+XF_EXPORT int fstat(int fd, struct stat *st) {
+  need_real();
+  return drm_stat(fd, st) ? 0 : real.fstat(fd, st);
+}
+
+XF_EXPORT int fstat64(int fd, struct stat64 *st) {
+  need_real();
+  return drm_stat64(fd, st) ? 0 : real.fstat64(fd, st);
+}
+
+XF_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags) {
+  need_real();
+  if (empty_path(path, flags) && drm_stat(dirfd, st))
+    return 0;
+  return real.fstatat(dirfd, path, st, flags);
+}
+
+XF_EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st,
+                        int flags) {
+  need_real();
+  if (empty_path(path, flags) && drm_stat64(dirfd, st))
+    return 0;
+  return real.fstatat64(dirfd, path, st, flags);
+}
+
+/* Binaries built against glibc < 2.33 call these (_STAT_VER is 1 on
+ * x86-64, 0 elsewhere: ver is passed on, not checked). */
+XF_EXPORT int __fxstat(int ver, int fd, struct stat *st) {
+  need_real();
+  if (drm_stat(fd, st))
+    return 0;
+  return real.fxstat ? real.fxstat(ver, fd, st) : real.fstat(fd, st);
+}
+
+XF_EXPORT int __fxstat64(int ver, int fd, struct stat64 *st) {
+  need_real();
+  if (drm_stat64(fd, st))
+    return 0;
+  return real.fxstat64 ? real.fxstat64(ver, fd, st) : real.fstat64(fd, st);
+}
+
+XF_EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st,
+                         int flags) {
+  need_real();
+  if (empty_path(path, flags) && drm_stat(dirfd, st))
+    return 0;
+  return real.fxstatat ? real.fxstatat(ver, dirfd, path, st, flags)
+                       : real.fstatat(dirfd, path, st, flags);
+}
+
+XF_EXPORT int __fxstatat64(int ver, int dirfd, const char *path,
+                           struct stat64 *st, int flags) {
+  need_real();
+  if (empty_path(path, flags) && drm_stat64(dirfd, st))
+    return 0;
+  return real.fxstatat64 ? real.fxstatat64(ver, dirfd, path, st, flags)
+                         : real.fstatat64(dirfd, path, st, flags);
+}
+
+XF_EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask,
+                    struct statx *stx) {
+  need_real();
+  struct stat st;
+  if (empty_path(path, flags) && drm_stat(dirfd, &st)) {
+    memset(stx, 0, sizeof(*stx));
+    stx->stx_mask = STATX_BASIC_STATS & ~(unsigned int)STATX_BLOCKS;
+    stx->stx_blksize = (uint32_t)st.st_blksize;
+    stx->stx_nlink = (uint32_t)st.st_nlink;
+    stx->stx_mode = (uint16_t)st.st_mode;
+    stx->stx_ino = st.st_ino;
+    stx->stx_rdev_major = major(st.st_rdev);
+    stx->stx_rdev_minor = minor(st.st_rdev);
+    stx->stx_dev_major = major(st.st_dev);
+    stx->stx_dev_minor = minor(st.st_dev);
+    return 0;
+  }
+  if (real.statx == NULL) {
+    errno = ENOSYS;
+    return -1;
+  }
+  return real.statx(dirfd, path, flags, mask, stx);
+}
+
+/* ---- fork ---------------------------------------------------------------- */
+
+/* fork() itself runs our atfork handlers; here the parent learns the
+ * child's pid, for the holder slots reserved in atfork_prepare. */
+XF_EXPORT pid_t fork(void) {
+  need_real();
+  pid_t pid = real.fork();
+  if (pid != 0) {
+    int saved = errno;
+    fork_settle(pid);
+    errno = saved;
+  }
+  return pid;
 }
