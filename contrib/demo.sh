@@ -16,6 +16,9 @@ collectd=$(command -v collectd || echo /usr/sbin/collectd)
 inject=$b/tests/fake/xe-inject
 d=$(mktemp -d /tmp/xe_watch-demo.XXXXXX)
 export XE_FAKE_CTL=$d/fake.sock XE_FAKE_DEVICES=$d/devices
+# Where the simulated kernel shows its DRM clients, as /proc does.
+export XE_FAKE_PROCROOT=$d/proc
+mkdir -p "$XE_FAKE_PROCROOT"
 printf '%s\n' "/dev/dri/renderD128 driver=xe" "/dev/dri/renderD129 driver=xe" >"$XE_FAKE_DEVICES"
 
 cat >"$d/collectd.conf" <<CONF
@@ -48,6 +51,9 @@ LoadPlugin xe_watch
   NotificationLimit 3
   NotificationWindow 10
   RetryInterval 1
+  WatchClients true
+  ProcRoot "$XE_FAKE_PROCROOT"
+  ClientScanInterval 1
 </Plugin>
 CONF
 
@@ -65,7 +71,14 @@ step 1 "VM 7 on renderD129 fails with ENOSPC"
 "$inject" vm-err /dev/dri/renderD129 --vm 7 --errno ENOSPC >/dev/null
 step 2 "a storm: 40 ENOMEM on renderD128 (3 notified, the rest counted and summed up)"
 "$inject" vm-err /dev/dri/renderD128 --vm 4 --errno ENOMEM --count 40 >/dev/null
-step 3 "renderD129 is removed, then comes back"
+step 3 "a workload (xe-client) opens renderD128; its own VM 5 fails with ETIME"
+env -u XE_FAKE_CTL LD_PRELOAD=$b/tests/fake/.libs/libxefake.so \
+	"$b/tests/fake/xe-client" --no-stdin --exit-after-ms 4000 /dev/dri/renderD128 >"$d/client.out" &
+for _ in $(seq 50); do grep -q '^client ' "$d/client.out" 2>/dev/null && break; sleep 0.1; done
+cid=$(awk '/^client /{print $3; exit}' "$d/client.out")
+"$inject" wait-clients 1 --timeout-ms 5000 >/dev/null
+"$inject" vm-err --client "$cid" --vm 5 --errno ETIME >/dev/null
+step 5 "renderD129 is removed, then comes back"
 "$inject" remove /dev/dri/renderD129 >/dev/null
 step 3 "renderD129 restored"
 "$inject" restore /dev/dri/renderD129 >/dev/null
