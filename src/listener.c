@@ -31,6 +31,7 @@ struct xw_listener {
 
   int epfd, stop_fd, timer_fd, wake_fd, scan_fd;
   c_complain_t attach_complaint, scan_complaint;
+  bool wake_pending; /* records or events queued in this round */
   struct xw_uevents *uevents;
   pthread_t thread;
   bool running;
@@ -513,7 +514,7 @@ static void handle_readable(struct xw_listener *l, struct xw_device *dev) {
     }
   }
   if (got)
-    wake(l);
+    l->wake_pending = true;
   if (removed) {
     fail(l, dev, XW_STAGE_REMOVED, 0, NULL);
     arm_timer(l);
@@ -578,7 +579,7 @@ static void handle_uevents(struct xw_listener *l) {
     }
     if (l->queue != NULL && !xw_queue_push(l->queue, &it))
       ctr_add(&dev->ctr.dropped, 1);
-    wake(l);
+    l->wake_pending = true;
   }
 }
 
@@ -610,6 +611,11 @@ bool xw_listener_dispatch(struct xw_listener *l, int timeout_ms) {
     } else if (src < l->ndev) {
       handle_readable(l, l->devs[src]);
     }
+  }
+  /* One wakeup for everything this round queued, however many devices. */
+  if (l->wake_pending) {
+    l->wake_pending = false;
+    wake(l);
   }
   return keep_going;
 }
