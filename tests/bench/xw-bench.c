@@ -1,0 +1,1696 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xw-bench: what xe_watch costs, side by side with a baseline reader built
+ * the way the RFC's igt listener works (bench-baseline.c), both against the
+ * simulated xe kernel (tests/fake). A benchmark, not a test: it prints
+ * figures and marks the issue's targets; only a broken run fails.
+ *
+ *   xw-bench --fake PATH/libxefake.so [--records N] [--devices N]
+ *            [--idle-seconds S] [--queue-size NOTES] [--storm-rate R]
+ *            [--phases a,b,...]
+ *
+ * The parent writes a device table into a temporary directory and runs each
+ * phase in a fresh child process (execve of itself with the fake
+ * preloaded and its own control socket), so that one phase's heap and
+ * threads never inflate another's RSS. Children print "key=value" lines;
+ * the parent prints the table (Markdown) on stdout, progress on stderr.
+ *
+ * The plugin is driven through its own modules exactly as xe_watch.c wires
+ * them (listener thread, SPSC queue, dispatcher thread); bench-mock.c stands
+ * in for collectd and timestamps each notification on arrival at the
+ * consumer. NotificationLimit is 0 (unlimited) so that, like the baseline,
+ * every VM error becomes a notification; one run uses the shipped limit.
+ */
+#include "collectd.h"
+
+#include "plugin.h"
+#include "utils/common/common.h"
+
+#include "bench.h"
+
+#include <dirent.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+
+#include "device.h"
+#include "dispatch.h"
+#include "listener.h"
+#include "notify.h"
+#include "options.h"
+#include "queue.h"
+#include "transport.h"
+#include "xe_watch_uapi.h"
+
+#define BENCH_ERRNO (-ENOMEM)
+#define MAX_THREADS_SNAP 512
+
+static struct {
+  const char *fake;    /* libxefake.so */
+  const char *dir;     /* temporary directory: device table, sockets */
+  uint64_t records;    /* records per throughput run */
+  unsigned ndev;       /* devices for the scale and idle phases */
+  unsigned idle_s;     /* idle measurement */
+  int notes;           /* QueueSize of every pipe; also the burst size */
+  unsigned storm_rate; /* records/s offered in the storm runs */
+  const char *only;    /* comma-separated phases, NULL: all */
+} opt = {.records = 1000000,
+         .ndev = 64,
+         .idle_s = 10,
+         .notes = 256,
+         .storm_rate = 500000};
+
+__attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
+                                                                ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "xw-bench: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+  exit(1);
+}
+
+static void result(const char *key, double v) {
+  printf("%s=%.17g\n", key, v);
+  fflush(stdout);
+}
+
+static void node_path(char *buf, size_t sz, const char *kind, unsigned i) {
+  snprintf(buf, sz, "%s/%s%u", opt.dir, kind, i);
+}
+
+static double secs(uint64_t ns) { return (double)ns / 1e9; }
+
+static void sleep_until(uint64_t t) {
+  struct timespec ts = {.tv_sec = (time_t)(t / 1000000000u),
+                        .tv_nsec = (long)(t % 1000000000u)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+    ;
+}
+
+/* ---- the simulated kernel's control socket ----------------------------- */
+
+/* One persistent connection; commands may be pipelined (the fake answers
+ * them in order, one line each). */
+static struct {
+  int fd;
+  size_t len;
+  char buf[8192];
+} ctl = {.fd = -1};
+
+static void ctl_open(void) {
+  const char *path = getenv("XE_FAKE_CTL");
+  if (path == NULL)
+    die("XE_FAKE_CTL is not set");
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  sstrncpy(a.sun_path, path, sizeof(a.sun_path));
+  /* Bound by the fake's constructor; retried only in case it is not. */
+  for (int i = 0; i < 500; i++) {
+    ctl.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (ctl.fd >= 0 && connect(ctl.fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+      return;
+    close(ctl.fd);
+    usleep(10000);
+  }
+  die("cannot connect to the simulated kernel at %s: %s", path, STRERRNO);
+}
+
+static void ctl_write(const char *s, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(ctl.fd, s, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      die("control socket write: %s", STRERRNO);
+    s += w;
+    n -= (size_t)w;
+  }
+}
+
+static void ctl_line(char *out, size_t sz) {
+  for (;;) {
+    char *nl = memchr(ctl.buf, '\n', ctl.len);
+    if (nl != NULL) {
+      size_t n = (size_t)(nl - ctl.buf);
+      snprintf(out, sz, "%.*s", (int)n, ctl.buf);
+      ctl.len -= n + 1;
+      memmove(ctl.buf, nl + 1, ctl.len);
+      return;
+    }
+    if (ctl.len == sizeof(ctl.buf))
+      die("control socket: reply too long");
+    ssize_t r = read(ctl.fd, ctl.buf + ctl.len, sizeof(ctl.buf) - ctl.len);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      die("control socket closed: %s", r < 0 ? STRERRNO : "EOF");
+    ctl.len += (size_t)r;
+  }
+}
+
+/* Read the replies of n pipelined vm_err commands; sums QUEUED and LOST. */
+static void ctl_vm_err_replies(size_t n, uint64_t *queued, uint64_t *lost) {
+  char line[256];
+  for (size_t i = 0; i < n; i++) {
+    unsigned long long q, l;
+    ctl_line(line, sizeof(line));
+    if (sscanf(line, "ok %llu %llu", &q, &l) != 2)
+      die("simulated kernel says: %s", line);
+    *queued += q;
+    *lost += l;
+  }
+}
+
+struct fake_stats {
+  unsigned long long posted, queued, lost, reads, records_read;
+};
+
+static void ctl_stats(struct fake_stats *s) {
+  char line[256];
+  ctl_write("stats\n", 6);
+  ctl_line(line, sizeof(line));
+  if (sscanf(line,
+             "ok posted=%llu queued=%llu lost=%llu reads=%llu "
+             "records_read=%llu",
+             &s->posted, &s->queued, &s->lost, &s->reads,
+             &s->records_read) != 5)
+    die("unexpected stats reply: %s", line);
+}
+
+/* Threads of this process the benchmark did not start: the simulated
+ * kernel's control thread, which does all the posting. */
+static uint64_t fake_run_ns(void) {
+  DIR *d = opendir("/proc/self/task");
+  if (d == NULL)
+    return 0;
+  uint64_t sum = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    pid_t tid = (pid_t)atoi(e->d_name);
+    struct bench_task t;
+    if (tid > 0 && !bench_tid_known(tid) && bench_task_read(tid, &t) == 0)
+      sum += t.run_ns;
+  }
+  closedir(d);
+  return sum;
+}
+
+/* ---- the two readers behind one interface ------------------------------ */
+
+struct reader {
+  bool xw;
+  size_t n;
+  char **nodes;
+  /* xe_watch, wired as xe_watch.c does it */
+  struct xw_config cfg;
+  struct xw_device **devs;
+  struct xw_queue q;
+  struct xw_listener *l;
+  struct xw_dispatcher *d;
+  struct bench_thread *listener, *dispatcher; /* this reader's threads */
+  /* baseline */
+  struct bl_reader *bl;
+};
+
+static size_t count_threads(const char *name) {
+  struct bench_thread *t[MAX_THREADS_SNAP];
+  return bench_threads_find(name, t, MAX_THREADS_SNAP);
+}
+
+/* The thread named `name` that registered after `before` others of that
+ * name had: the one just started. It registers as its first act, but may
+ * not have run yet. */
+static struct bench_thread *new_thread(const char *name, size_t before) {
+  struct bench_thread *t[MAX_THREADS_SNAP];
+  uint64_t deadline = bench_now_ns() + 5000000000u;
+  size_t n;
+  while ((n = bench_threads_find(name, t, MAX_THREADS_SNAP)) <= before) {
+    if (bench_now_ns() > deadline)
+      die("thread %s did not start", name);
+    usleep(1000);
+  }
+  return t[n - 1];
+}
+
+/* notify_limit: xe_watch's NotificationLimit (0: every VM error is
+ * notified, as the baseline does; the shipped default is 10).
+ * client_scan: 0, or WatchClients true scanning /proc at that interval. */
+static void reader_up(struct reader *r, bool xw, const char *kind, size_t n,
+                      bool time_reads, unsigned notify_limit,
+                      cdtime_t client_scan) {
+  memset(r, 0, sizeof(*r));
+  r->xw = xw;
+  r->n = n;
+  r->nodes = calloc(n, sizeof(*r->nodes));
+  if (r->nodes == NULL)
+    die("out of memory");
+  for (size_t i = 0; i < n; i++) {
+    char p[PATH_MAX];
+    node_path(p, sizeof(p), kind, (unsigned)i);
+    if ((r->nodes[i] = strdup(p)) == NULL)
+      die("out of memory");
+  }
+  if (!xw) {
+    int err = bl_create(&r->bl, r->nodes, n, opt.notes, time_reads);
+    if (err == 0)
+      err = bl_start(r->bl);
+    if (err != 0)
+      die("baseline: cannot start: %s", STRERROR(-err));
+    return;
+  }
+  xw_config_init(&r->cfg);
+  r->cfg.queue_size = opt.notes;
+  r->cfg.notify_limit = notify_limit;
+  if (client_scan != 0) {
+    r->cfg.watch_clients = true;
+    r->cfg.client_scan = client_scan;
+  }
+  r->devs = calloc(n, sizeof(*r->devs));
+  if (r->devs == NULL)
+    die("out of memory");
+  for (size_t i = 0; i < n; i++)
+    if ((r->devs[i] = xw_device_new(r->nodes[i], (unsigned)i)) == NULL)
+      die("out of memory");
+  /* As xe_watch.c builds it from a configuration that sets only Device,
+   * QueueSize, NotificationLimit and maybe WatchClients: udev on. */
+  struct xw_listener_config lc = {
+      .queue_notes = r->cfg.queue_size,
+      .retry_min = r->cfg.retry_interval,
+      .retry_max = r->cfg.retry_max,
+      .queue_vm_errs = r->cfg.send_notification,
+      .proc_root = r->cfg.watch_clients ? "/proc" : NULL,
+      .client_scan = r->cfg.client_scan,
+      .uevents = r->cfg.watch_uevents,
+  };
+  int err = xw_queue_init(&r->q, r->cfg.notify_queue);
+  if (err == 0)
+    err = xw_listener_create(&r->l, r->devs, n, &r->q, &lc);
+  if (err == 0)
+    err = xw_dispatcher_create(&r->d, &r->cfg, r->devs, n, &r->q,
+                               xw_listener_wake_fd(r->l));
+  bench_time_plugin_reads(time_reads);
+  size_t nl = count_threads("xe_watch listen");
+  size_t nd = count_threads("xe_watch notify");
+  if (err == 0)
+    err = xw_dispatcher_start(r->d);
+  if (err == 0)
+    err = xw_listener_start(r->l);
+  if (err != 0)
+    die("xe_watch: cannot start: %s", STRERROR(-err));
+  uint64_t deadline = bench_now_ns() + 5000000000u;
+  for (size_t i = 0; i < n; i++)
+    while (atomic_load(&r->devs[i]->state) != XW_DEV_LISTENING) {
+      if (bench_now_ns() > deadline)
+        die("xe_watch: %s is not listening after 5 s", r->nodes[i]);
+      usleep(1000);
+    }
+  r->listener = new_thread("xe_watch listen", nl);
+  r->dispatcher = new_thread("xe_watch notify", nd);
+}
+
+static void reader_down(struct reader *r) {
+  bench_consumer_set_delay(0);
+  if (r->xw) {
+    xw_dispatcher_stop(r->d);
+    xw_listener_destroy(r->l);
+    xw_dispatcher_destroy(r->d);
+    xw_queue_destroy(&r->q);
+    for (size_t i = 0; i < r->n; i++)
+      xw_device_free(r->devs[i]);
+    free(r->devs);
+  } else {
+    bl_destroy(r->bl);
+  }
+  for (size_t i = 0; i < r->n; i++)
+    free(r->nodes[i]);
+  free(r->nodes);
+}
+
+static uint64_t xw_sum(const struct reader *r, size_t off) {
+  uint64_t s = 0;
+  for (size_t i = 0; i < r->n; i++)
+    s += atomic_load_explicit(
+        (const _Atomic uint64_t *)((const char *)&r->devs[i]->ctr + off),
+        memory_order_relaxed);
+  return s;
+}
+#define XW_SUM(r, f) xw_sum((r), offsetof(struct xw_counters, f))
+
+/* VM_ERR records the reader has read and decoded. */
+static uint64_t reader_records(const struct reader *r) {
+  return r->xw ? XW_SUM(r, vm_err) : BL_SUM(r->bl, vm_err);
+}
+
+/* The threads that read: the listener, or every baseline thread. */
+static size_t reader_threads(const struct reader *r, struct bench_thread **out,
+                             size_t max) {
+  if (r->xw) {
+    out[0] = r->listener;
+    return 1;
+  }
+  return bench_threads_find("baseline", out, max);
+}
+
+struct snap {
+  uint64_t t;
+  uint64_t records, reads, lost, dropped;
+  uint64_t run_ns, vol, nonvol;                /* reader threads */
+  uint64_t read_cpu_ns, read_calls;            /* inside read() */
+  uint64_t write_calls;                        /* xe_watch: dispatcher wakes */
+  uint64_t wakeups;                            /* epoll_wait or poll returns */
+  uint64_t disp_run_ns, disp_vol, disp_nonvol; /* xe_watch's dispatcher */
+  uint64_t fake_ns;
+  struct fake_stats fs;
+  bool with_fake;
+};
+
+static void snap_take(const struct reader *r, struct snap *s, bool with_fake) {
+  memset(s, 0, sizeof(*s));
+  struct bench_thread *th[MAX_THREADS_SNAP];
+  size_t n = reader_threads(r, th, MAX_THREADS_SNAP);
+  for (size_t i = 0; i < n; i++) {
+    struct bench_task t;
+    if (bench_task_read(th[i]->tid, &t) == 0) {
+      s->run_ns += t.run_ns;
+      s->vol += t.vol;
+      s->nonvol += t.nonvol;
+    }
+    s->read_cpu_ns += atomic_load(&th[i]->read_ns);
+    s->read_calls += atomic_load(&th[i]->read_calls);
+    s->write_calls += atomic_load(&th[i]->write_calls);
+    s->wakeups += atomic_load(&th[i]->epoll_returns);
+  }
+  if (r->xw) {
+    struct bench_task t;
+    if (bench_task_read(r->dispatcher->tid, &t) == 0) {
+      s->disp_run_ns = t.run_ns;
+      s->disp_vol = t.vol;
+      s->disp_nonvol = t.nonvol;
+    }
+    s->records = XW_SUM(r, vm_err);
+    s->reads = XW_SUM(r, reads);
+    s->lost = XW_SUM(r, lost);
+    s->dropped = XW_SUM(r, dropped);
+  } else {
+    s->records = BL_SUM(r->bl, vm_err);
+    s->reads = BL_SUM(r->bl, reads);
+    s->lost = BL_SUM(r->bl, lost);
+    s->wakeups = BL_SUM(r->bl, polls);
+  }
+  s->with_fake = with_fake;
+  if (with_fake) {
+    s->fake_ns = fake_run_ns();
+    ctl_stats(&s->fs);
+  }
+  s->t = bench_now_ns();
+}
+
+static void wait_records(const struct reader *r, uint64_t target,
+                         const char *what) {
+  uint64_t deadline = bench_now_ns() + 20000000000u;
+  for (unsigned spin = 0; reader_records(r) < target; spin++) {
+    if ((spin & 255) == 0 && bench_now_ns() > deadline)
+      die("%s: the reader read %" PRIu64 " of %" PRIu64 " records in 20 s",
+          what, reader_records(r), target);
+    /* Spinning politely: a sleep's timer slack would add its own gaps. */
+    sched_yield();
+  }
+}
+
+/* Wait until the consumer has seen n VM errors, or stops moving for
+ * stall_ns (records dropped on the way never arrive). */
+static void wait_consumed(uint64_t n, uint64_t stall_ns) {
+  uint64_t last = bench_consumer_vm_errs(), since = bench_now_ns();
+  while (bench_consumer_vm_errs() < n) {
+    usleep(1000);
+    uint64_t c = bench_consumer_vm_errs();
+    if (c != last) {
+      last = c;
+      since = bench_now_ns();
+    } else if (bench_now_ns() - since > stall_ns) {
+      return;
+    }
+  }
+}
+
+/* Closed loop: every round posts `per_cmd` records `cmds` times to each of
+ * the reader's devices (commands pipelined on the control socket), then
+ * waits until the reader has read all the fake queued. Posting and reading
+ * overlap within a round only as far as the fake's lock lets them. */
+static void closed_loop(const struct reader *r, uint64_t total,
+                        unsigned per_cmd, unsigned cmds, uint64_t *lost) {
+  size_t cap = r->n * cmds * (strlen(r->nodes[0]) + 40);
+  char *buf = malloc(cap);
+  if (buf == NULL)
+    die("out of memory");
+  uint64_t target = reader_records(r), posted = 0;
+  while (posted < total) {
+    size_t len = 0;
+    for (unsigned c = 0; c < cmds; c++)
+      for (size_t i = 0; i < r->n; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "vm_err %s 0 %d %u\n",
+                                r->nodes[i], BENCH_ERRNO, per_cmd);
+    ctl_write(buf, len);
+    uint64_t q = 0;
+    ctl_vm_err_replies(r->n * cmds, &q, lost);
+    target += q;
+    posted += (uint64_t)r->n * cmds * per_cmd;
+    wait_records(r, target, "closed loop");
+  }
+  free(buf);
+}
+
+/* A storm at a fixed offered rate on device 0: a burst of QueueSize
+ * records every notes/rate seconds for `ns`, never waiting for the reader
+ * (a late burst is sent at once). What does not fit the kernel ring is
+ * lost there. Open loop at full speed would measure nothing useful: posting
+ * into a full ring costs the fake almost nothing, so the offered rate (and
+ * the loss) would only say how fast the fake can refuse records. */
+static void storm(const struct reader *r, uint64_t ns, uint64_t *posted,
+                  uint64_t *lost) {
+  char cmd[PATH_MAX + 64];
+  int len = snprintf(cmd, sizeof(cmd), "vm_err %s 0 %d %d\n", r->nodes[0],
+                     BENCH_ERRNO, opt.notes);
+  uint64_t interval = (uint64_t)opt.notes * 1000000000u / opt.storm_rate;
+  uint64_t start = bench_now_ns(), q = 0;
+  for (uint64_t k = 0; k * interval < ns; k++) {
+    sleep_until(start + k * interval);
+    ctl_write(cmd, (size_t)len);
+    ctl_vm_err_replies(1, &q, lost);
+    *posted += (uint64_t)opt.notes;
+  }
+}
+
+/* ---- latency ----------------------------------------------------------- */
+
+static uint32_t next_seq = 1;
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void percentiles(const char *prefix, const char *what, const uint64_t *s,
+                        size_t n) {
+  char key[96];
+  uint64_t *v = malloc(n * sizeof(*v));
+  if (v == NULL)
+    die("out of memory");
+  memcpy(v, s, n * sizeof(*v));
+  qsort(v, n, sizeof(*v), cmp_u64);
+  size_t i99 = (size_t)((double)n * 0.99);
+  if (i99 >= n)
+    i99 = n - 1;
+  snprintf(key, sizeof(key), "%s_%sp50", prefix, what);
+  result(key, (double)v[n / 2]);
+  snprintf(key, sizeof(key), "%s_%sp99", prefix, what);
+  result(key, (double)v[i99]);
+  snprintf(key, sizeof(key), "%s_%smax", prefix, what);
+  result(key, (double)v[n - 1]);
+  free(v);
+}
+
+/* Report p50, p99 and max of the samples so far under prefix, in ns: post
+ * to consumer, and the part from the reader's read() to the consumer. */
+static void latency_report(const char *prefix, uint64_t expected) {
+  size_t n;
+  const uint64_t *hop;
+  const uint64_t *s = bench_latency_samples(&n, &hop);
+  char key[96];
+  snprintf(key, sizeof(key), "%s_n", prefix);
+  result(key, (double)n);
+  snprintf(key, sizeof(key), "%s_expected", prefix);
+  result(key, (double)expected);
+  if (n > 0) {
+    percentiles(prefix, "", s, n);
+    percentiles(prefix, "hop_", hop, n);
+  }
+  bench_latency_reset();
+}
+
+/* One record every interval_ns to device 0, each its own command; the post
+ * time is taken just before the command is sent. */
+static void paced(const struct reader *r, unsigned count, uint64_t interval_ns,
+                  const char *prefix) {
+  char cmd[PATH_MAX + 64];
+  uint64_t q = 0, l = 0, start = bench_now_ns() + 1000000u;
+  uint64_t base = bench_consumer_vm_errs();
+  for (unsigned k = 0; k < count; k++) {
+    sleep_until(start + k * interval_ns);
+    uint32_t seq = next_seq++;
+    int len = snprintf(cmd, sizeof(cmd), "vm_err %s %u %d\n", r->nodes[0], seq,
+                       BENCH_ERRNO);
+    bench_consumer_mark(seq, bench_now_ns());
+    ctl_write(cmd, (size_t)len);
+    ctl_vm_err_replies(1, &q, &l);
+  }
+  wait_consumed(base + q, 2000000000u);
+  latency_report(prefix, count);
+}
+
+/* Bursts of `len` single-record commands sent in one write(), all stamped
+ * with the time just before that write. */
+static void bursts(const struct reader *r, unsigned nbursts, unsigned len,
+                   uint64_t interval_ns, const char *prefix) {
+  size_t cap = len * (strlen(r->nodes[0]) + 40);
+  char *buf = malloc(cap);
+  if (buf == NULL)
+    die("out of memory");
+  uint64_t q = 0, l = 0, start = bench_now_ns() + 1000000u;
+  uint64_t base = bench_consumer_vm_errs();
+  for (unsigned b = 0; b < nbursts; b++) {
+    sleep_until(start + b * interval_ns);
+    size_t n = 0;
+    uint32_t first = next_seq;
+    for (unsigned k = 0; k < len; k++)
+      n += (size_t)snprintf(buf + n, cap - n, "vm_err %s %u %d\n", r->nodes[0],
+                            next_seq++, BENCH_ERRNO);
+    uint64_t t = bench_now_ns();
+    for (uint32_t s = first; s < next_seq; s++)
+      bench_consumer_mark(s, t);
+    ctl_write(buf, n);
+    ctl_vm_err_replies(len, &q, &l);
+  }
+  wait_consumed(base + q, 2000000000u);
+  latency_report(prefix, (uint64_t)nbursts * len);
+  free(buf);
+}
+
+/* ---- phases ------------------------------------------------------------ */
+
+#define MICRO_RECORDS 512
+
+static void fill_records(unsigned char *buf) {
+  static const int errs[] = {-ENOMEM, -ENOSPC, -ETIME, -EFAULT};
+  for (unsigned i = 0; i < MICRO_RECORDS; i++) {
+    struct drm_xe_watch_notification_vm_err rec = {
+        .base = {.type = WATCH_TYPE_DRM_XE_NOTIFY,
+                 .subtype = DRM_XE_WATCH_EVENT_VM_ERR,
+                 .info = sizeof(rec)},
+        .vm_id = i + 1,
+        .error_code = errs[i % 4],
+    };
+    memcpy(buf + i * sizeof(rec), &rec, sizeof(rec));
+  }
+}
+
+/* Each microbenchmark times this much work over the 512-record buffer,
+ * after a warm-up of an eighth of it. */
+#define MICRO_BUDGET_NS 400000000u
+
+static double micro_xw(bool queue) {
+  struct xw_device *dev = xw_device_new("/micro/xw", 0);
+  struct xw_queue q;
+  struct xw_listener *l;
+  struct xw_listener_config lc = {.queue_notes = 512,
+                                  .retry_min = TIME_T_TO_CDTIME_T(1),
+                                  .retry_max = TIME_T_TO_CDTIME_T(1),
+                                  .queue_vm_errs = queue};
+  if (dev == NULL || xw_queue_init(&q, 4096) != 0 ||
+      xw_listener_create(&l, &dev, 1, &q, &lc) != 0)
+    die("micro: cannot create a listener");
+  size_t len;
+  unsigned char *buf = bench_listener_buf(l, &len);
+  size_t bytes =
+      MICRO_RECORDS * sizeof(struct drm_xe_watch_notification_vm_err);
+  if (len < bytes)
+    die("micro: the listener's buffer holds %zu bytes", len);
+  fill_records(buf);
+
+  uint64_t timed = 0, iters = 0, total = 0, popped = 0;
+  struct xw_qitem it;
+  for (int warm = 1; warm >= 0; warm--) {
+    uint64_t budget = warm ? MICRO_BUDGET_NS / 8 : MICRO_BUDGET_NS;
+    timed = iters = 0;
+    while (timed < budget) {
+      cdtime_t now = cdtime();
+      uint64_t t0 = bench_now_ns();
+      bench_handle_records(l, dev, bytes, now);
+      timed += bench_now_ns() - t0;
+      iters++;
+      /* The dispatcher's side, on another core in the plugin: untimed. */
+      while (xw_queue_pop(&q, &it))
+        popped++;
+    }
+    total += iters;
+  }
+  /* A figure for records that were not all decoded would be a lie. */
+  if (atomic_load(&dev->ctr.vm_err) != total * MICRO_RECORDS ||
+      atomic_load(&dev->ctr.dropped) != 0 ||
+      popped != (queue ? total * MICRO_RECORDS : 0))
+    die("micro: the listener did not count and queue every record");
+  xw_listener_destroy(l);
+  xw_queue_destroy(&q);
+  xw_device_free(dev);
+  return (double)(iters * MICRO_RECORDS) / secs(timed);
+}
+
+static double micro_bl(void) {
+  unsigned char
+      buf[MICRO_RECORDS * sizeof(struct drm_xe_watch_notification_vm_err)];
+  fill_records(buf);
+  atomic_bool stop = false;
+  struct bl_dev d = {.node = "/micro/bl", .name = "micro", .stop = &stop};
+  uint64_t timed = 0, iters = 0;
+  for (int warm = 1; warm >= 0; warm--) {
+    uint64_t budget = warm ? MICRO_BUDGET_NS / 8 : MICRO_BUDGET_NS;
+    timed = iters = 0;
+    while (timed < budget) {
+      uint64_t t0 = bench_now_ns();
+      /* 512-byte reads: 32 records per callback batch. */
+      for (size_t off = 0; off < sizeof(buf); off += BL_READ_BUF)
+        bl_handle_chunk(&d, buf + off, BL_READ_BUF);
+      timed += bench_now_ns() - t0;
+      iters++;
+    }
+  }
+  return (double)(iters * MICRO_RECORDS) / secs(timed);
+}
+
+/* What one notification costs the thread that dispatches it (message, meta,
+ * the fast consumer): the same work in both designs, done by xe_watch's
+ * dispatcher thread and by the baseline's reader thread. */
+static double micro_notify_ns(void) {
+  struct xw_qitem it = {.vm_id = 1, .error_code = -ENOMEM};
+  uint64_t n = 0, t0 = bench_now_ns();
+  while (bench_now_ns() - t0 < MICRO_BUDGET_NS / 4) {
+    for (int i = 0; i < 256; i++)
+      xw_notify_vm_err("micro", "/micro/xw", &it, NULL, NOTIF_FAILURE);
+    n += 256;
+  }
+  return (double)(bench_now_ns() - t0) / (double)n;
+}
+
+static void phase_micro(bool unused) {
+  (void)unused;
+  result("xw.micro_rps", micro_xw(true));
+  result("xw.micro_count_only_rps", micro_xw(false));
+  result("bl.micro_rps", micro_bl());
+  result("notify_ns", micro_notify_ns());
+}
+
+/* The simulated kernel's own memory per device (its ring lives in this
+ * process; a real kernel's would not count in collectd's RSS). */
+static void phase_fakemem(bool unused) {
+  (void)unused;
+  long rss0 = bench_rss_kib();
+  for (unsigned i = 0; i < opt.ndev; i++) {
+    char node[PATH_MAX];
+    node_path(node, sizeof(node), "fk", i);
+    struct xw_identity id;
+    enum xw_stage stage;
+    int fds[2];
+    int fd = xw_device_open(node, &id, &stage);
+    if (fd < 0 || xw_pipe_open(opt.notes, fds, &stage) != 0 ||
+        xw_subscribe(fd, fds[0], 0) != 0)
+      die("fakemem: cannot subscribe %s", node);
+  }
+  ctl_open();
+  uint64_t q = 0, l = 0;
+  for (unsigned i = 0; i < opt.ndev; i++) {
+    char cmd[PATH_MAX + 64], node[PATH_MAX];
+    node_path(node, sizeof(node), "fk", i);
+    int len = snprintf(cmd, sizeof(cmd), "vm_err %s 0 %d %d\n", node,
+                       BENCH_ERRNO, opt.notes);
+    ctl_write(cmd, (size_t)len);
+    ctl_vm_err_replies(1, &q, &l);
+  }
+  result("fake_kib_per_dev", (double)(bench_rss_kib() - rss0) / opt.ndev);
+}
+
+/* Figures of one measured run, from the snapshots around it. */
+enum {
+  F_RECORDS,
+  F_RPS,
+  F_READS_K,
+  F_CALLS_K,
+  F_CPU,
+  F_READ_CPU,
+  F_DISP_CPU,
+  F_LOST,
+  F_LOST_SEEN,
+  F_DROPPED,
+  F_FAKE_READS_K,
+  F_FAKE_POST,
+  F_WAKEUPS_K,
+  F_WRITES_K,
+  F_DISP_CTX_K,
+  NFIGS
+};
+
+static const char *const fig_names[NFIGS] = {
+    "records",
+    "rps",
+    "reads_per_k",
+    "read_calls_per_k",
+    "cpu_ns",
+    "read_cpu_ns",
+    "disp_cpu_ns",
+    "lost",
+    "lost_records_seen",
+    "dropped",
+    "fake_reads_per_k",
+    "fake_post_ns",
+    "wakeups_per_k",
+    "writes_per_k",
+    "disp_ctx_per_k",
+};
+
+static void run_figs(const struct snap *a, const struct snap *b, uint64_t lost,
+                     double *f) {
+  double recs = (double)(b->records - a->records);
+  if (recs <= 0)
+    die("no records read");
+  f[F_RECORDS] = recs;
+  f[F_RPS] = recs / secs(b->t - a->t);
+  f[F_READS_K] = 1000.0 * (double)(b->reads - a->reads) / recs;
+  f[F_CALLS_K] = 1000.0 * (double)(b->read_calls - a->read_calls) / recs;
+  f[F_CPU] = (double)(b->run_ns - a->run_ns) / recs;
+  f[F_READ_CPU] = (double)(b->read_cpu_ns - a->read_cpu_ns) / recs;
+  f[F_DISP_CPU] = (double)(b->disp_run_ns - a->disp_run_ns) / recs;
+  f[F_LOST] = (double)lost;
+  f[F_LOST_SEEN] = (double)(b->lost - a->lost);
+  f[F_DROPPED] = (double)(b->dropped - a->dropped);
+  double fr = (double)(b->fs.records_read - a->fs.records_read);
+  double posted = (double)(b->fs.posted - a->fs.posted);
+  f[F_FAKE_READS_K] =
+      fr > 0 ? 1000.0 * (double)(b->fs.reads - a->fs.reads) / fr : 0;
+  f[F_FAKE_POST] = posted > 0 ? (double)(b->fake_ns - a->fake_ns) / posted : 0;
+  f[F_WAKEUPS_K] = 1000.0 * (double)(b->wakeups - a->wakeups) / recs;
+  f[F_WRITES_K] = 1000.0 * (double)(b->write_calls - a->write_calls) / recs;
+  f[F_DISP_CTX_K] =
+      1000.0 *
+      (double)(b->disp_vol + b->disp_nonvol - a->disp_vol - a->disp_nonvol) /
+      recs;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The median of each figure over nruns runs: one run on a shared 2-core
+ * VM can be off by tens of percent, the median of three rarely is. */
+#define MAX_RUNS 9
+static void emit_figs(const char *p, double f[][NFIGS], size_t nruns) {
+  char k[96];
+  for (size_t i = 0; i < NFIGS; i++) {
+    double v[MAX_RUNS];
+    for (size_t r = 0; r < nruns; r++)
+      v[r] = f[r][i];
+    qsort(v, nruns, sizeof(v[0]), cmp_double);
+    snprintf(k, sizeof(k), "%s_%s", p, fig_names[i]);
+    result(k, v[nruns / 2]);
+  }
+  snprintf(k, sizeof(k), "%s_runs", p);
+  result(k, (double)nruns);
+}
+
+static void emit_run(const char *p, const struct snap *a, const struct snap *b,
+                     uint64_t lost) {
+  double f[1][NFIGS];
+  run_figs(a, b, lost, f[0]);
+  emit_figs(p, f, 1);
+}
+
+/* nruns closed-loop runs of `total` records each; medians under p. */
+static void measure_closed(const struct reader *r, const char *p, size_t nruns,
+                           uint64_t total, unsigned per_cmd, unsigned cmds) {
+  double f[MAX_RUNS][NFIGS];
+  for (size_t i = 0; i < nruns; i++) {
+    struct snap a, b;
+    uint64_t lost = 0;
+    snap_take(r, &a, true);
+    closed_loop(r, total, per_cmd, cmds, &lost);
+    snap_take(r, &b, true);
+    run_figs(&a, &b, lost, f[i]);
+  }
+  emit_figs(p, f, nruns);
+}
+
+/* One device: closed-loop bursts of QueueSize records (throughput, reads
+ * per 1000 records, CPU per record, RSS before/after opt.records), then a
+ * closed-loop stream of single-record posts (reads per 1000 when the
+ * reader races the producer). */
+static void phase_burst(bool xw) {
+  const char *p = xw ? "xw" : "bl";
+  char k[64];
+  struct reader r;
+  long rss0 = bench_rss_kib();
+  reader_up(&r, xw, xw ? "xw" : "bl", 1, true, 0, 0);
+  ctl_open();
+  long rss_up = bench_rss_kib();
+  uint64_t lost = 0;
+  /* Warm-up: every queue slot, ring slot and code path touched once. */
+  closed_loop(&r, 16384, (unsigned)opt.notes, 1, &lost);
+  long rss_before = bench_rss_kib();
+  snprintf(k, sizeof(k), "%s.burst", p);
+  measure_closed(&r, k, 3, opt.records, (unsigned)opt.notes, 1);
+  long rss_after = bench_rss_kib();
+  snprintf(k, sizeof(k), "%s.stream", p);
+  measure_closed(&r, k, 3, opt.records / 20, 1, (unsigned)opt.notes);
+
+  snprintf(k, sizeof(k), "%s.rss1_idle_kib", p);
+  result(k, (double)(rss_up - rss0));
+  snprintf(k, sizeof(k), "%s.rss1_kib", p);
+  result(k, (double)(rss_before - rss0));
+  snprintf(k, sizeof(k), "%s.rss_before_kib", p);
+  result(k, (double)rss_before);
+  snprintf(k, sizeof(k), "%s.rss_after_kib", p);
+  result(k, (double)rss_after);
+  snprintf(k, sizeof(k), "%s.rss_records", p);
+  result(k, 3.0 * (double)opt.records);
+  reader_down(&r);
+
+  if (xw) {
+    /* The same bursts with the shipped NotificationLimit (10 per device,
+     * errno and minute): what the dispatcher costs when a storm is rate
+     * limited, as it is by default. */
+    reader_up(&r, true, "xw", 1, true, XW_DEFAULT_NOTIFY_LIMIT, 0);
+    closed_loop(&r, 16384, (unsigned)opt.notes, 1, &lost);
+    measure_closed(&r, "xw.limited", 3, opt.records / 4, (unsigned)opt.notes,
+                   1);
+    reader_down(&r);
+  }
+}
+
+/* One device, no read timing: notification latency with a fast consumer
+ * (paced single records, then bursts), an open-loop storm with the fast
+ * consumer, then the same with a consumer that takes 1 ms per
+ * notification. */
+static void phase_latency(bool xw) {
+  const char *p = xw ? "xw" : "bl";
+  char k[96];
+  struct reader r;
+  if (bench_latency_begin(1u << 20) != 0)
+    die("latency: out of memory");
+  reader_up(&r, xw, xw ? "xw" : "bl", 1, false, 0, 0);
+  ctl_open();
+
+  snprintf(k, sizeof(k), "%s.lat_fast_paced", p);
+  paced(&r, 2000, 1000000u, k);
+  snprintf(k, sizeof(k), "%s.lat_fast_burst", p);
+  bursts(&r, 100, 32, 20000000u, k);
+
+  static const struct {
+    const char *name;
+    long delay_ns;
+  } consumers[] = {{"fast", 0}, {"slow", 1000000}};
+  for (size_t c = 0; c < 2; c++) {
+    bench_consumer_set_delay(consumers[c].delay_ns);
+    if (consumers[c].delay_ns > 0) {
+      snprintf(k, sizeof(k), "%s.lat_slow_paced", p);
+      paced(&r, 1000, 2000000u, k);
+    }
+    struct snap a, b;
+    uint64_t posted = 0, lost = 0, c0 = bench_consumer_vm_errs();
+    snap_take(&r, &a, true);
+    storm(&r, 1500000000u, &posted, &lost);
+    snap_take(&r, &b, true);
+    snprintf(k, sizeof(k), "%s.storm_%s", p, consumers[c].name);
+    emit_run(k, &a, &b, lost);
+    snprintf(k, sizeof(k), "%s.storm_%s_posted", p, consumers[c].name);
+    result(k, (double)posted);
+    snprintf(k, sizeof(k), "%s.storm_%s_notified", p, consumers[c].name);
+    result(k, (double)(bench_consumer_vm_errs() - c0));
+    /* Let the fast consumer catch up before the slow runs start. */
+    if (consumers[c].delay_ns == 0)
+      wait_consumed(UINT64_MAX, 200000000u);
+  }
+  reader_down(&r);
+  bench_latency_end();
+}
+
+/* opt.ndev devices on one reader: RSS, and closed-loop bursts to every
+ * device in turn. */
+static void phase_scale(bool xw) {
+  const char *p = xw ? "xw" : "bl";
+  char k[96];
+  struct reader r;
+  long rss0 = bench_rss_kib();
+  reader_up(&r, xw, xw ? "xw" : "bl", opt.ndev, true, 0, 0);
+  ctl_open();
+  uint64_t lost = 0;
+  closed_loop(&r, (uint64_t)opt.ndev * (unsigned)opt.notes * 2,
+              (unsigned)opt.notes, 1, &lost);
+  long rss_warm = bench_rss_kib();
+  snprintf(k, sizeof(k), "%s.scale", p);
+  measure_closed(&r, k, 3, opt.records, (unsigned)opt.notes, 1);
+  snprintf(k, sizeof(k), "%s.rssN_kib", p);
+  result(k, (double)(rss_warm - rss0));
+  snprintf(k, sizeof(k), "%s.rssN_end_kib", p);
+  result(k, (double)(bench_rss_kib() - rss0));
+  struct bench_thread *th[MAX_THREADS_SNAP];
+  snprintf(k, sizeof(k), "%s.threadsN", p);
+  result(k, xw ? 2.0 /* listener, dispatcher */
+               : (double)bench_threads_find("baseline", th, MAX_THREADS_SNAP));
+  reader_down(&r);
+}
+
+static long count_processes(void) {
+  DIR *d = opendir("/proc");
+  long n = 0;
+  struct dirent *e;
+  while (d != NULL && (e = readdir(d)) != NULL)
+    n += e->d_name[0] >= '1' && e->d_name[0] <= '9';
+  if (d != NULL)
+    closedir(d);
+  return n;
+}
+
+/* Both readers, opt.ndev devices each, nothing posted for opt.idle_s; and
+ * beside them xe_watch with WatchClients true on one device, scanning this
+ * machine's /proc every second (the default is 10 s) for DRM clients. */
+static void phase_idle(bool unused) {
+  (void)unused;
+  struct reader x, b, c;
+  reader_up(&x, true, "xw", opt.ndev, false, 0, 0);
+  reader_up(&b, false, "bl", opt.ndev, false, 0, 0);
+  reader_up(&c, true, "xc", 1, false, 0, TIME_T_TO_CDTIME_T(1));
+  sleep(1); /* start-up notifications, first polls and scans settle */
+  struct snap x0, x1, b0, b1, c0, c1;
+  snap_take(&x, &x0, false);
+  snap_take(&b, &b0, false);
+  snap_take(&c, &c0, false);
+  sleep(opt.idle_s);
+  snap_take(&x, &x1, false);
+  snap_take(&b, &b1, false);
+  snap_take(&c, &c1, false);
+  double s = secs(x1.t - x0.t), nd = opt.ndev;
+  result("idle_seconds", s);
+  result("xw.idle_ctx_per_s",
+         (double)(x1.vol + x1.nonvol - x0.vol - x0.nonvol) / s);
+  result("xw.idle_ctx_per_s_dev",
+         (double)(x1.vol + x1.nonvol - x0.vol - x0.nonvol) / s / nd);
+  result("xw.idle_wakeups_per_s_dev",
+         (double)(x1.wakeups - x0.wakeups) / s / nd);
+  result("xw.idle_disp_ctx_per_s",
+         (double)(x1.disp_vol + x1.disp_nonvol - x0.disp_vol - x0.disp_nonvol) /
+             s);
+  result("bl.idle_ctx_per_s_dev",
+         (double)(b1.vol + b1.nonvol - b0.vol - b0.nonvol) / s / nd);
+  result("bl.idle_wakeups_per_s_dev",
+         (double)(b1.wakeups - b0.wakeups) / s / nd);
+  double scans = (double)(c1.wakeups - c0.wakeups);
+  result("xc.idle_wakeups_per_s", scans / s);
+  result("xc.scan_cpu_ns",
+         scans > 0 ? (double)(c1.run_ns - c0.run_ns) / scans : 0);
+  result("xc.processes", (double)count_processes());
+  reader_down(&c);
+  reader_down(&b);
+  reader_down(&x);
+}
+
+struct phase {
+  const char *name;
+  void (*fn)(bool xw);
+  bool xw;
+  const char *what;
+};
+
+static const struct phase phases[] = {
+    {"micro", phase_micro, true, "decode+count microbenchmark"},
+    {"fakemem", phase_fakemem, true, "the simulated kernel's own memory"},
+    {"burst-xw", phase_burst, true, "xe_watch, 1 device, bursts"},
+    {"burst-bl", phase_burst, false, "baseline, 1 device, bursts"},
+    {"lat-xw", phase_latency, true, "xe_watch latency and storms"},
+    {"lat-bl", phase_latency, false, "baseline latency and storms"},
+    {"scale-xw", phase_scale, true, "xe_watch, many devices"},
+    {"scale-bl", phase_scale, false, "baseline, many devices"},
+    {"idle", phase_idle, true, "both readers idle"},
+};
+
+/* ---- the parent: run the phases, print the table ----------------------- */
+
+#define MAX_RESULTS 512
+
+static struct {
+  char key[64];
+  double v;
+} results[MAX_RESULTS];
+static size_t nresults;
+
+static bool have(const char *key, double *v) {
+  for (size_t i = 0; i < nresults; i++)
+    if (strcmp(results[i].key, key) == 0) {
+      *v = results[i].v;
+      return true;
+    }
+  return false;
+}
+
+static void parse_results(char *text) {
+  char *save = NULL;
+  for (char *line = strtok_r(text, "\n", &save); line != NULL;
+       line = strtok_r(NULL, "\n", &save)) {
+    char *eq = strchr(line, '=');
+    if (eq == NULL || nresults == MAX_RESULTS)
+      continue;
+    *eq = '\0';
+    sstrncpy(results[nresults].key, line, sizeof(results[0].key));
+    results[nresults].v = strtod(eq + 1, NULL);
+    nresults++;
+  }
+}
+
+static const char *self_exe(void) {
+  static char path[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (n <= 0)
+    die("cannot find my own executable: %s", STRERRNO);
+  path[n] = '\0';
+  return path;
+}
+
+static bool phase_wanted(const char *name) {
+  if (opt.only == NULL)
+    return true;
+  size_t len = strlen(name);
+  for (const char *p = opt.only; p != NULL && *p != '\0';) {
+    const char *end = strchr(p, ',');
+    size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+    if (n == len && strncmp(p, name, n) == 0)
+      return true;
+    p = end != NULL ? end + 1 : NULL;
+  }
+  return false;
+}
+
+/* Run one phase in a child under the fake; false if it failed. */
+static bool run_phase(const struct phase *ph) {
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0)
+    die("pipe2: %s", STRERRNO);
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0)
+    die("fork: %s", STRERRNO);
+  if (pid == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    char preload[2 * PATH_MAX + 2], table[PATH_MAX], sock[PATH_MAX];
+    const char *old = getenv("LD_PRELOAD");
+    /* A sanitizer runtime already preloaded must stay first. */
+    snprintf(preload, sizeof(preload), "%s%s%s", old ? old : "", old ? ":" : "",
+             opt.fake);
+    snprintf(table, sizeof(table), "%s/devices", opt.dir);
+    snprintf(sock, sizeof(sock), "%s/%s.sock", opt.dir, ph->name);
+    setenv("LD_PRELOAD", preload, 1);
+    setenv("XE_FAKE_DEVICES", table, 1);
+    setenv("XE_FAKE_CTL", sock, 1);
+    char rec[32], ndev[16], idle[16], notes[16], rate[16];
+    snprintf(rate, sizeof(rate), "%u", opt.storm_rate);
+    snprintf(rec, sizeof(rec), "%" PRIu64, opt.records);
+    snprintf(ndev, sizeof(ndev), "%u", opt.ndev);
+    snprintf(idle, sizeof(idle), "%u", opt.idle_s);
+    snprintf(notes, sizeof(notes), "%d", opt.notes);
+    char *argv[] = {"xw-bench",
+                    "--phase",
+                    (char *)ph->name,
+                    "--dir",
+                    (char *)opt.dir,
+                    "--records",
+                    rec,
+                    "--devices",
+                    ndev,
+                    "--idle-seconds",
+                    idle,
+                    "--queue-size",
+                    notes,
+                    "--storm-rate",
+                    rate,
+                    NULL};
+    execv(self_exe(), argv);
+    _exit(127);
+  }
+  close(out[1]);
+  size_t cap = 65536, len = 0;
+  char *buf = malloc(cap);
+  for (;;) {
+    if (len + 1 == cap)
+      buf = realloc(buf, cap *= 2);
+    ssize_t r = read(out[0], buf + len, cap - len - 1);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    len += (size_t)r;
+  }
+  buf[len] = '\0';
+  close(out[0]);
+  int status;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  parse_results(buf);
+  free(buf);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static void write_table(void) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof(path), "%s/devices", opt.dir);
+  FILE *fp = fopen(path, "we");
+  if (fp == NULL)
+    die("%s: %s", path, STRERRNO);
+  fprintf(fp, "# written by xw-bench\n");
+  static const char *kinds[] = {"xw", "bl", "fk", "xc"};
+  for (size_t k = 0; k < STATIC_ARRAY_SIZE(kinds); k++)
+    for (unsigned i = 0; i < opt.ndev; i++)
+      fprintf(fp, "%s/%s%u driver=xe\n", opt.dir, kinds[k], i);
+  fclose(fp);
+}
+
+static void remove_dir(void) {
+  DIR *d = opendir(opt.dir);
+  if (d == NULL)
+    return;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    char p[PATH_MAX];
+    snprintf(p, sizeof(p), "%s/%s", opt.dir, e->d_name);
+    unlink(p);
+  }
+  closedir(d);
+  rmdir(opt.dir);
+}
+
+/* ---- formatting ---- */
+
+enum better { HIGHER, LOWER, NEITHER };
+
+typedef void (*fmt_fn)(char *out, size_t sz, double v);
+
+static void f_rate(char *o, size_t n, double v) {
+  if (v >= 1e6)
+    snprintf(o, n, "%.2f M/s", v / 1e6);
+  else if (v >= 1e3)
+    snprintf(o, n, "%.1f k/s", v / 1e3);
+  else
+    snprintf(o, n, "%.0f /s", v);
+}
+
+static void f_ns(char *o, size_t n, double v) {
+  if (v < 1e3)
+    snprintf(o, n, "%.0f ns", v);
+  else if (v < 1e6)
+    snprintf(o, n, "%.1f µs", v / 1e3);
+  else
+    snprintf(o, n, "%.2f ms", v / 1e6);
+}
+
+static void f_num1(char *o, size_t n, double v) { snprintf(o, n, "%.1f", v); }
+static void f_num2(char *o, size_t n, double v) { snprintf(o, n, "%.2f", v); }
+static void f_int(char *o, size_t n, double v) { snprintf(o, n, "%.0f", v); }
+
+static void f_kib(char *o, size_t n, double v) {
+  if (v >= 10240 || v <= -10240)
+    snprintf(o, n, "%.1f MiB", v / 1024);
+  else
+    snprintf(o, n, "%.0f KiB", v);
+}
+
+static void f_pct(char *o, size_t n, double v) {
+  snprintf(o, n, "%.1f %%", v * 100);
+}
+
+/* A figure: its value for each reader (from results or computed). */
+struct fig {
+  bool ok;
+  double v;
+};
+
+static struct fig get(const char *key) {
+  struct fig f = {false, 0};
+  f.ok = have(key, &f.v);
+  return f;
+}
+
+static struct fig fig_of(bool ok, double v) { return (struct fig){ok, v}; }
+
+static void cell(char *o, size_t n, struct fig f, fmt_fn fmt) {
+  if (!f.ok)
+    snprintf(o, n, "n/a");
+  else
+    fmt(o, n, f.v);
+}
+
+static void ratio(char *o, size_t n, struct fig x, struct fig b,
+                  enum better better) {
+  o[0] = '\0';
+  if (!x.ok || !b.ok || better == NEITHER)
+    return;
+  double r;
+  if (better == HIGHER) {
+    if (b.v <= 0)
+      return;
+    r = x.v / b.v;
+  } else {
+    if (x.v <= 0) {
+      snprintf(o, n, b.v > 0 ? "∞ better" : "same");
+      return;
+    }
+    r = b.v / x.v;
+  }
+  if (r >= 1)
+    snprintf(o, n, "%.1f× better", r);
+  else
+    snprintf(o, n, "%.1f× worse", 1 / r);
+}
+
+static unsigned nmet, nmissed;
+
+/* met: 1 met, 0 missed, -1 no target. */
+static void row(const char *label, struct fig x, struct fig b, fmt_fn fmt,
+                enum better better, const char *target, int met) {
+  char xs[64], bs[64], rs[64];
+  cell(xs, sizeof(xs), x, fmt);
+  cell(bs, sizeof(bs), b, fmt);
+  ratio(rs, sizeof(rs), x, b, better);
+  const char *m = "";
+  if (met >= 0 && x.ok) {
+    m = met ? "**met**" : "**missed**";
+    if (met)
+      nmet++;
+    else
+      nmissed++;
+  }
+  printf("| %s | %s | %s | %s | %s | %s |\n", label, xs, bs, rs,
+         target ? target : "", m);
+}
+
+static void section(const char *title) {
+  printf("| **%s** | | | | | |\n", title);
+}
+
+static struct fig lat(const char *p, const char *run, const char *which) {
+  char k[96];
+  snprintf(k, sizeof(k), "%s.lat_%s_%s", p, run, which);
+  return get(k);
+}
+
+static struct fig key2(const char *p, const char *suffix) {
+  char k[96];
+  snprintf(k, sizeof(k), "%s.%s", p, suffix);
+  return get(k);
+}
+
+/* Other work on the machine shows up in every figure; the table says how
+ * much there was when the run started. */
+static double start_load = -1;
+
+static double loadavg(void) {
+  double load = -1;
+  FILE *fp = fopen("/proc/loadavg", "re");
+  if (fp != NULL) {
+    if (fscanf(fp, "%lf", &load) != 1)
+      load = -1;
+    fclose(fp);
+  }
+  return load;
+}
+
+static void print_machine(void) {
+  char model[256] = "unknown";
+  FILE *fp = fopen("/proc/cpuinfo", "re");
+  if (fp != NULL) {
+    char line[512];
+    while (fgets(line, sizeof(line), fp) != NULL)
+      if (strncmp(line, "model name", 10) == 0) {
+        char *c = strchr(line, ':');
+        if (c != NULL) {
+          sstrncpy(model, c + 2, sizeof(model));
+          model[strcspn(model, "\n")] = '\0';
+        }
+        break;
+      }
+    fclose(fp);
+  }
+  struct utsname u;
+  uname(&u);
+
+  printf("machine: %ld CPUs online, %s; Linux %s %s; xw-bench built with gcc "
+         "%s\n",
+         sysconf(_SC_NPROCESSORS_ONLN), model, u.release, u.machine,
+         __VERSION__);
+  printf("run: %" PRIu64 " records per throughput run (median of 3), %u "
+         "devices for scale and idle, %u s idle, QueueSize %d (bursts of %d), "
+         "NotificationLimit 0 unless said; load average before the run "
+         "%.2f\n\n",
+         opt.records, opt.ndev, opt.idle_s, opt.notes, opt.notes, start_load);
+}
+
+static void print_table(void) {
+  char t[128];
+  double fake = 0;
+  bool fake_ok = have("fake_kib_per_dev", &fake);
+  double nd = opt.ndev;
+
+  printf("| figure | xe_watch | baseline (igt-style) | xe_watch vs baseline "
+         "| target | |\n|---|---:|---:|---|---|---|\n");
+
+  section("Throughput, one device");
+  struct fig xm = get("xw.micro_rps"), bm = get("bl.micro_rps");
+  row("decode + count, microbenchmark, records/s on one core (baseline: "
+      "decode + its per-record callback)",
+      xm, bm, f_rate, HIGHER, "≥ 1 M/s", xm.ok ? xm.v >= 1e6 : -1);
+  row("… xe_watch without the queue push (counters only)",
+      get("xw.micro_count_only_rps"), fig_of(false, 0), f_rate, NEITHER, NULL,
+      -1);
+  row("building + dispatching one notification (same code in both; fast "
+      "consumer)",
+      get("notify_ns"), get("notify_ns"), f_ns, NEITHER, NULL, -1);
+  row("end to end through the fake, bursts of QueueSize, records/s (wall; "
+      "bounded by the fake, see next rows)",
+      key2("xw", "burst_rps"), key2("bl", "burst_rps"), f_rate, HIGHER, NULL,
+      -1);
+  row("the fake's posting cost per record (its control thread's CPU)",
+      key2("xw", "burst_fake_post_ns"), key2("bl", "burst_fake_post_ns"), f_ns,
+      NEITHER, NULL, -1);
+  struct fig xc = key2("xw", "burst_cpu_ns"), bc = key2("bl", "burst_cpu_ns");
+  row("reader thread CPU per record, incl. the fake's read() (baseline: incl. "
+      "its consumer work)",
+      xc, bc, f_ns, LOWER, NULL, -1);
+  row("… of which inside the fake's read() (the emulated kernel)",
+      key2("xw", "burst_read_cpu_ns"), key2("bl", "burst_read_cpu_ns"), f_ns,
+      LOWER, NULL, -1);
+  struct fig xcap = fig_of(xc.ok && xc.v > 0, 1e9 / xc.v);
+  struct fig bcap = fig_of(bc.ok && bc.v > 0, 1e9 / bc.v);
+  row("… as records/s per core of reader thread (the per-device capacity)",
+      xcap, bcap, f_rate, HIGHER, "≥ 1 M/s", xcap.ok ? xcap.v >= 1e6 : -1);
+  struct fig xd = key2("xw", "burst_disp_cpu_ns");
+  row("xe_watch dispatcher thread CPU per record (every record notified)", xd,
+      fig_of(false, 0), f_ns, NEITHER, NULL, -1);
+  row("all the reader's threads, CPU per record (every record notified)",
+      fig_of(xc.ok && xd.ok, xc.v + xd.v), bc, f_ns, LOWER, NULL, -1);
+  struct fig xlc = key2("xw", "limited_cpu_ns"),
+             xld = key2("xw", "limited_disp_cpu_ns");
+  row("… xe_watch with the shipped NotificationLimit (10/min), listener + "
+      "dispatcher (baseline: it has no limit)",
+      fig_of(xlc.ok && xld.ok, xlc.v + xld.v), bc, f_ns, LOWER, NULL, -1);
+
+  section("read() calls per 1000 records");
+  struct fig xk = key2("xw", "burst_reads_per_k");
+  row("bursts of QueueSize: reads returning records (reader's counter)", xk,
+      key2("bl", "burst_reads_per_k"), f_num2, LOWER, "≤ 4",
+      xk.ok ? xk.v <= 4.0 : -1);
+  row("… the same per the fake's stats (loss records included)",
+      key2("xw", "burst_fake_reads_per_k"),
+      key2("bl", "burst_fake_reads_per_k"), f_num2, LOWER, NULL, -1);
+  row("… every read() call, incl. the EAGAIN that ends a drain",
+      key2("xw", "burst_read_calls_per_k"),
+      key2("bl", "burst_read_calls_per_k"), f_num2, LOWER, NULL, -1);
+  row("… event-loop wakeups (epoll_wait / poll returns)",
+      key2("xw", "burst_wakeups_per_k"), key2("bl", "burst_wakeups_per_k"),
+      f_num2, LOWER, NULL, -1);
+  row("… xe_watch listener write()s (eventfd wakes of the dispatcher)",
+      key2("xw", "burst_writes_per_k"), fig_of(false, 0), f_num2, NEITHER, NULL,
+      -1);
+  row("… xe_watch dispatcher context switches",
+      key2("xw", "burst_disp_ctx_per_k"), fig_of(false, 0), f_num2, NEITHER,
+      NULL, -1);
+  row("single-record posts racing the reader: reads returning records",
+      key2("xw", "stream_reads_per_k"), key2("bl", "stream_reads_per_k"),
+      f_num1, LOWER, NULL, -1);
+  row("… their throughput, records/s (wall)", key2("xw", "stream_rps"),
+      key2("bl", "stream_rps"), f_rate, HIGHER, NULL, -1);
+
+  section("Notification latency, post → consumer, one device");
+  static const struct {
+    const char *run, *label;
+    bool target;
+  } lats[] = {
+      {"fast_paced", "fast consumer, 1 record/ms", true},
+      {"fast_burst", "fast consumer, bursts of 32 every 20 ms", true},
+      {"slow_paced", "1 ms consumer, 1 record/2 ms", false},
+  };
+  for (size_t i = 0; i < 3; i++) {
+    struct fig x50 = lat("xw", lats[i].run, "p50"),
+               b50 = lat("bl", lats[i].run, "p50");
+    struct fig x99 = lat("xw", lats[i].run, "p99"),
+               b99 = lat("bl", lats[i].run, "p99");
+    struct fig xmx = lat("xw", lats[i].run, "max"),
+               bmx = lat("bl", lats[i].run, "max");
+    snprintf(t, sizeof(t), "%s: p50", lats[i].label);
+    row(t, x50, b50, f_ns, LOWER, NULL, -1);
+    snprintf(t, sizeof(t), "%s: p99", lats[i].label);
+    row(t, x99, b99, f_ns, LOWER, lats[i].target ? "< 5 ms" : NULL,
+        lats[i].target && x99.ok ? x99.v < 5e6 : -1);
+    snprintf(t, sizeof(t), "%s: max", lats[i].label);
+    row(t, xmx, bmx, f_ns, LOWER, NULL, -1);
+    snprintf(t, sizeof(t), "%s: of which read() → consumer, p50 / p99",
+             lats[i].label);
+    struct fig xh50 = lat("xw", lats[i].run, "hop_p50"),
+               bh50 = lat("bl", lats[i].run, "hop_p50");
+    struct fig xh99 = lat("xw", lats[i].run, "hop_p99"),
+               bh99 = lat("bl", lats[i].run, "hop_p99");
+    char xs2[80], bs2[80], a[32], b[32];
+    cell(a, sizeof(a), xh50, f_ns);
+    cell(b, sizeof(b), xh99, f_ns);
+    snprintf(xs2, sizeof(xs2), "%s / %s", a, b);
+    cell(a, sizeof(a), bh50, f_ns);
+    cell(b, sizeof(b), bh99, f_ns);
+    snprintf(bs2, sizeof(bs2), "%s / %s", a, b);
+    printf("| %s | %s | %s | | | |\n", t, xs2, bs2);
+    struct fig xn = lat("xw", lats[i].run, "n"),
+               bn = lat("bl", lats[i].run, "n");
+    struct fig xe = lat("xw", lats[i].run, "expected");
+    snprintf(t, sizeof(t), "%s: samples (of %.0f posted)", lats[i].label,
+             xe.ok ? xe.v : 0);
+    row(t, xn, bn, f_int, NEITHER, NULL, -1);
+  }
+
+  snprintf(t, sizeof(t),
+           "Storm: %.0f k records/s offered (bursts of %d) for 1.5 s, one "
+           "device",
+           opt.storm_rate / 1e3, opt.notes);
+  section(t);
+  struct fig xf = key2("xw", "storm_fast_rps"),
+             bf = key2("bl", "storm_fast_rps");
+  struct fig xs = key2("xw", "storm_slow_rps"),
+             bs = key2("bl", "storm_slow_rps");
+  row("records read/s, fast consumer", xf, bf, f_rate, HIGHER, NULL, -1);
+  row("records read/s, 1 ms consumer", xs, bs, f_rate, HIGHER, NULL, -1);
+  struct fig xq = fig_of(xf.ok && xs.ok && xf.v > 0, xs.v / xf.v);
+  struct fig bq = fig_of(bf.ok && bs.ok && bf.v > 0, bs.v / bf.v);
+  row("read rate with the 1 ms consumer ÷ with the fast one", xq, bq, f_pct,
+      HIGHER, "unchanged (≥ 90 %)", xq.ok ? xq.v >= 0.9 : -1);
+  static const char *const cons[] = {"fast", "slow"};
+  for (size_t c = 0; c < 2; c++) {
+    char k1[64], k2[64];
+    snprintf(k1, sizeof(k1), "storm_%s_lost", cons[c]);
+    snprintf(k2, sizeof(k2), "storm_%s_posted", cons[c]);
+    struct fig xl = key2("xw", k1), xp = key2("xw", k2);
+    struct fig bl = key2("bl", k1), bp = key2("bl", k2);
+    snprintf(t, sizeof(t), "records lost in the kernel ring, %s consumer",
+             c == 0 ? "fast" : "1 ms");
+    row(t, fig_of(xl.ok && xp.ok && xp.v > 0, xl.v / xp.v),
+        fig_of(bl.ok && bp.ok && bp.v > 0, bl.v / bp.v), f_pct, LOWER, NULL,
+        -1);
+  }
+  row("notifications delivered during the 1 ms storm",
+      key2("xw", "storm_slow_notified"), key2("bl", "storm_slow_notified"),
+      f_int, NEITHER, NULL, -1);
+  row("VM errors counted but not notified (queue full, counted in 'dropped')",
+      key2("xw", "storm_slow_dropped"), fig_of(false, 0), f_int, NEITHER, NULL,
+      -1);
+
+  snprintf(t, sizeof(t), "Idle, %u devices per reader, %u s", opt.ndev,
+           opt.idle_s);
+  section(t);
+  struct fig xw0 = get("xw.idle_wakeups_per_s_dev");
+  row("wakeups/s per device (epoll_wait / poll returns)", xw0,
+      get("bl.idle_wakeups_per_s_dev"), f_num2, LOWER, "0 (baseline: 5)",
+      xw0.ok ? xw0.v == 0 : -1);
+  struct fig xcs = get("xw.idle_ctx_per_s_dev");
+  row("reader context switches/s per device (/proc/…/task/TID/status)", xcs,
+      get("bl.idle_ctx_per_s_dev"), f_num2, LOWER, "0",
+      xcs.ok ? xcs.v == 0 : -1);
+  row("xe_watch dispatcher context switches/s (whole plugin)",
+      get("xw.idle_disp_ctx_per_s"), fig_of(false, 0), f_num2, NEITHER, NULL,
+      -1);
+  row("xe_watch with WatchClients true, ClientScanInterval 1 s: listener "
+      "wakeups/s (whole plugin)",
+      get("xc.idle_wakeups_per_s"), fig_of(false, 0), f_num2, NEITHER, NULL,
+      -1);
+  struct fig procs = get("xc.processes");
+  snprintf(t, sizeof(t), "… CPU per scan of /proc (%.0f processes here)",
+           procs.ok ? procs.v : 0);
+  row(t, get("xc.scan_cpu_ns"), fig_of(false, 0), f_ns, NEITHER, NULL, -1);
+
+  section("Memory (RSS; the fake's in-process ring subtracted)");
+  row("the fake's own ring and objects per device (subtracted below)",
+      fig_of(fake_ok, fake), fig_of(fake_ok, fake), f_kib, NEITHER, NULL, -1);
+  struct fig x1i = key2("xw", "rss1_idle_kib"),
+             b1i = key2("bl", "rss1_idle_kib");
+  row("RSS added by the reader, 1 device, up but no record yet",
+      fig_of(x1i.ok && fake_ok, x1i.v - fake),
+      fig_of(b1i.ok && fake_ok, b1i.v - fake), f_kib, LOWER, NULL, -1);
+  struct fig x1 = key2("xw", "rss1_kib"), b1 = key2("bl", "rss1_kib");
+  struct fig x1n = fig_of(x1.ok && fake_ok, x1.v - fake);
+  struct fig b1n = fig_of(b1.ok && fake_ok, b1.v - fake);
+  row("RSS added by the reader, 1 device, after a storm (queue, buffers, "
+      "arenas touched)",
+      x1n, b1n, f_kib, LOWER, NULL, -1);
+  struct fig xn = key2("xw", "rssN_kib"), bn = key2("bl", "rssN_kib");
+  struct fig xnn = fig_of(xn.ok && fake_ok, xn.v - nd * fake);
+  struct fig bnn = fig_of(bn.ok && fake_ok, bn.v - nd * fake);
+  snprintf(t, sizeof(t), "RSS added by the reader, %u devices", opt.ndev);
+  row(t, xnn, bnn, f_kib, LOWER, NULL, -1);
+  struct fig xpd = fig_of(xnn.ok, xnn.v / nd), bpd = fig_of(bnn.ok, bnn.v / nd);
+  snprintf(t, sizeof(t), "… per device at %u devices", opt.ndev);
+  row(t, xpd, bpd, f_kib, LOWER, "< 64 KiB", xpd.ok ? xpd.v < 64 : -1);
+  struct fig xmg = fig_of(xnn.ok && x1n.ok, (xnn.v - x1n.v) / (nd - 1));
+  struct fig bmg = fig_of(bnn.ok && b1n.ok, (bnn.v - b1n.v) / (nd - 1));
+  row("… marginal per added device", xmg, bmg, f_kib, LOWER, "< 64 KiB",
+      xmg.ok ? xmg.v < 64 : -1);
+  struct fig xb = key2("xw", "rss_before_kib"),
+             xa = key2("xw", "rss_after_kib");
+  struct fig bb = key2("bl", "rss_before_kib"),
+             ba = key2("bl", "rss_after_kib");
+  struct fig xrr = key2("xw", "rss_records");
+  snprintf(t, sizeof(t),
+           "RSS growth over %.0f records (1 device, after "
+           "warm-up)",
+           xrr.ok ? xrr.v : 0);
+  row(t, fig_of(xb.ok && xa.ok, xa.v - xb.v),
+      fig_of(bb.ok && ba.ok, ba.v - bb.v), f_kib, NEITHER, NULL, -1);
+
+  snprintf(t, sizeof(t), "Scale: %u devices", opt.ndev);
+  section(t);
+  row("threads the reader runs", key2("xw", "threadsN"), key2("bl", "threadsN"),
+      f_int, LOWER, NULL, -1);
+  row("end to end, bursts to every device in turn, records/s (wall)",
+      key2("xw", "scale_rps"), key2("bl", "scale_rps"), f_rate, HIGHER, NULL,
+      -1);
+  row("reads returning records per 1000 records",
+      key2("xw", "scale_reads_per_k"), key2("bl", "scale_reads_per_k"), f_num2,
+      LOWER, "≤ 4",
+      key2("xw", "scale_reads_per_k").ok
+          ? key2("xw", "scale_reads_per_k").v <= 4.0
+          : -1);
+  row("event-loop wakeups per 1000 records", key2("xw", "scale_wakeups_per_k"),
+      key2("bl", "scale_wakeups_per_k"), f_num2, LOWER, NULL, -1);
+  row("xe_watch listener write()s (dispatcher wakes) per 1000 records",
+      key2("xw", "scale_writes_per_k"), fig_of(false, 0), f_num2, NEITHER, NULL,
+      -1);
+  row("reader thread CPU per record", key2("xw", "scale_cpu_ns"),
+      key2("bl", "scale_cpu_ns"), f_ns, LOWER, NULL, -1);
+  row("… of which inside the fake's read()", key2("xw", "scale_read_cpu_ns"),
+      key2("bl", "scale_read_cpu_ns"), f_ns, LOWER, NULL, -1);
+  printf("\ntargets: %u met, %u missed (a target row without a figure is "
+         "not counted)\n",
+         nmet, nmissed);
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: xw-bench --fake PATH/libxefake.so [--records N] "
+                  "[--devices N]\n"
+                  "                [--idle-seconds S] [--queue-size NOTES] "
+                  "[--storm-rate RECORDS_PER_S]\n"
+                  "                [--phases a,b,...]\n"
+                  "phases:");
+  for (size_t i = 0; i < STATIC_ARRAY_SIZE(phases); i++)
+    fprintf(stderr, " %s", phases[i].name);
+  fprintf(stderr, "\n");
+  exit(2);
+}
+
+static unsigned long num_arg(const char *s, unsigned long min,
+                             unsigned long max) {
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno != 0 || *end != '\0' || v < min || v > max)
+    usage();
+  return v;
+}
+
+int main(int argc, char **argv) {
+  const char *phase = NULL;
+  opt.fake = getenv("XE_FAKE_LIB");
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (v == NULL)
+      usage();
+    i++;
+    if (strcmp(a, "--fake") == 0)
+      opt.fake = v;
+    else if (strcmp(a, "--phase") == 0)
+      phase = v;
+    else if (strcmp(a, "--phases") == 0)
+      opt.only = v;
+    else if (strcmp(a, "--dir") == 0)
+      opt.dir = v;
+    else if (strcmp(a, "--records") == 0)
+      opt.records = num_arg(v, 10000, 100000000);
+    else if (strcmp(a, "--devices") == 0)
+      opt.ndev = (unsigned)num_arg(v, 2, 200);
+    else if (strcmp(a, "--idle-seconds") == 0)
+      opt.idle_s = (unsigned)num_arg(v, 1, 3600);
+    else if (strcmp(a, "--storm-rate") == 0)
+      opt.storm_rate = (unsigned)num_arg(v, 1000, 100000000);
+    else if (strcmp(a, "--queue-size") == 0)
+      opt.notes = (int)num_arg(v, 32, WATCH_QUEUE_MAX_NOTES);
+    else
+      usage();
+  }
+
+  if (phase != NULL) { /* a child, under the fake */
+    if (opt.dir == NULL)
+      usage();
+    bench_thread_register("main", false);
+    for (size_t i = 0; i < STATIC_ARRAY_SIZE(phases); i++)
+      if (strcmp(phases[i].name, phase) == 0) {
+        phases[i].fn(phases[i].xw);
+        return 0;
+      }
+    usage();
+  }
+
+  if (opt.fake == NULL || access(opt.fake, R_OK) != 0)
+    die("the simulated kernel (--fake PATH/libxefake.so, or $XE_FAKE_LIB) "
+        "is needed%s%s",
+        opt.fake ? ": " : "", opt.fake ? STRERRNO : "");
+  static char fake_abs[PATH_MAX];
+  if (realpath(opt.fake, fake_abs) == NULL)
+    die("%s: %s", opt.fake, STRERRNO);
+  opt.fake = fake_abs;
+  static char dir[] = "/tmp/xw-bench.XXXXXX";
+  if (mkdtemp(dir) == NULL)
+    die("mkdtemp: %s", STRERRNO);
+  opt.dir = dir;
+  write_table();
+
+  start_load = loadavg();
+  uint64_t t0 = bench_now_ns();
+  unsigned failed = 0;
+  for (size_t i = 0; i < STATIC_ARRAY_SIZE(phases); i++) {
+    if (!phase_wanted(phases[i].name))
+      continue;
+    fprintf(stderr, "xw-bench: %-9s %s ...", phases[i].name, phases[i].what);
+    uint64_t p0 = bench_now_ns();
+    bool ok = run_phase(&phases[i]);
+    fprintf(stderr, " %s, %.1f s\n", ok ? "done" : "FAILED",
+            secs(bench_now_ns() - p0));
+    failed += !ok;
+  }
+  remove_dir();
+  fprintf(stderr, "xw-bench: all phases in %.1f s\n",
+          secs(bench_now_ns() - t0));
+
+  printf("# xw-bench: xe_watch vs a baseline reader built like the RFC's igt "
+         "listener\n\n");
+  print_machine();
+  print_table();
+  if (failed > 0) {
+    fprintf(stderr, "xw-bench: %u phase(s) failed; their figures are n/a\n",
+            failed);
+    return 1;
+  }
+  return 0;
+}
