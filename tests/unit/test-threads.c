@@ -189,7 +189,7 @@ START_TEST(storm_across_threads) {
   mock_expect_errors(); /* removals and the absent node are logged */
   int s = ctl_open();
   simple(s, "state", "/dev/dri/renderD130 absent");
-  plugin_start(64); /* small: the dispatch queue overflows too */
+  plugin_start(16); /* small: the dispatch queue may overflow too */
   pthread_t reader;
   atomic_store(&reader_stop, false);
   ck_assert_int_eq(pthread_create(&reader, NULL, reader_main, NULL), 0);
@@ -210,9 +210,9 @@ START_TEST(storm_across_threads) {
       simple(s, "remove", nodes[1]);
     if (round % 10 == 6)
       simple(s, "restore", nodes[1]);
-    if (round == 20)
+    if (round == 5)
       simple(s, "state", "/dev/dri/renderD130 present");
-    usleep(2000);
+    usleep(10000); /* 40 rounds span a few rate-limit windows */
   }
   WAIT_FOR(all_listening());
   for (unsigned d = 0; d < NDEV; d++) /* once more, all listening */
@@ -262,8 +262,12 @@ START_TEST(storm_across_threads) {
                   "%s: %" PRIu64 " notified + %" PRIu64 " suppressed + %" PRIu64
                   " dropped != %" PRIu64 " read",
                   inst, notified, suppressed[d], dropped[d], vm[d]);
+    printf("# %s: %" PRIu64 " read = %" PRIu64 " notified + %" PRIu64
+           " suppressed (%" PRIu64 " in summaries) + %" PRIu64 " dropped\n",
+           inst, vm[d], notified, suppressed[d], summarized, dropped[d]);
     ck_assert_uint_le(summarized, suppressed[d]);
     ck_assert_uint_gt(suppressed[d], 0);
+    ck_assert_uint_gt(summarized, 0);
   }
   /* renderD129 went down and up: FAILURE and OKAY state notifications. */
   size_t down = 0, up = 0;
@@ -338,6 +342,13 @@ END_TEST
 /* ---- main: the device table, then the suite in a child ------------------- */
 
 static int run_suite(void) {
+  /* The simulated kernel answers its socket once it has faked something. */
+  int fd = open(nodes[0], O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    perror(nodes[0]);
+    return 99;
+  }
+  close(fd);
   Suite *s = suite_create("threads");
   TCase *tc = tcase_create("listener+dispatcher+read");
   tcase_set_timeout(tc, 120);
@@ -351,7 +362,6 @@ static int run_suite(void) {
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
-  mock_check_no_unexpected_errors();
   mock_reset();
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
