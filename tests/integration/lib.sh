@@ -40,11 +40,13 @@ XW_PASSED=0
 #                       $LD_PRELOAD and the simulated kernel: the ASan
 #                       runtime, since collectd itself is not instrumented.
 #  XW_COLLECTD_ENV      VAR=VALUE words for collectd's environment only.
-#  XW_COLLECTD_WRAPPER  command words run in front of collectd (valgrind...).
-#                       It must follow exec (valgrind --trace-children=yes):
-#                       collectd is started as `WRAPPER env LD_PRELOAD=...
-#                       collectd`, so that the wrapper itself never loads
-#                       the simulated kernel.
+#  XW_COLLECTD_WRAPPER  command words run in front of collectd. collectd is
+#                       started as `WRAPPER env LD_PRELOAD=... collectd ...`
+#                       so that the wrapper itself never loads the simulated
+#                       kernel (which takes itself out of LD_PRELOAD): the
+#                       wrapper must give that environment to collectd only.
+#                       Plain valgrind cannot (its launcher is dynamically
+#                       linked); tests/valgrind/valgrind-run can.
 #  Both are expanded when collectd starts, so they may refer to $T.
 #  XW_CHECK_EXIT=1      record collectd's exit status on every start; xw_done
 #                       fails the test for a non-zero one, for an ASan/UBSan
@@ -290,7 +292,7 @@ xw_check_reports() {
 		leaked=$(awk '
 			/Open (file descriptor|AF_UNIX socket|AF_INET socket)/ { blk = $0; inblk = 1; next }
 			inblk && /==[0-9]+== *$/ { if (hit) print blk; blk = ""; inblk = 0; hit = 0; next }
-			inblk { blk = blk "\n" $0; if ($0 ~ /\((decode|device|dispatch|listener|notify|options|queue|ratelimit|transport|xe_watch)\.c:[0-9]+\)/) hit = 1 }
+			inblk { blk = blk "\n" $0; if ($0 ~ /: xw_[a-z0-9_]+ \(/ || $0 ~ /\((clients|decode|device|dispatch|listener|notify|options|queue|ratelimit|transport|uevents|xe_watch)\.c:[0-9]+\)/) hit = 1 }
 		' "$f")
 		if [ -n "$leaked" ]; then
 			not_ok "valgrind: descriptor(s) opened by the plugin still open at exit ($(basename "$f"))"
