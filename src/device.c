@@ -81,6 +81,16 @@ int xw_device_open(const char *node, struct xw_identity *id,
   return fd;
 }
 
+bool xw_device_gone(int fd) {
+  errno = 0;
+  drmVersionPtr v = drmGetVersion(fd);
+  if (v != NULL) {
+    drmFreeVersion(v);
+    return false;
+  }
+  return errno == ENODEV;
+}
+
 const char *xw_failure_text(enum xw_stage stage, int err, const char *driver,
                             int notes, char *buf, size_t len) {
   char nb[16];
@@ -161,9 +171,15 @@ const char *xw_failure_text(enum xw_stage stage, int err, const char *driver,
                es);
     break;
   case XW_STAGE_REMOVED:
-    snprintf(buf, len,
-             "the kernel ended the watch (removal record): the device was "
-             "unbound or removed");
+    if (err == 0)
+      snprintf(buf, len,
+               "the kernel ended the watch (removal record): the device was "
+               "unbound or removed");
+    else /* the removal record was lost in a full ring; DRM said ENODEV */
+      snprintf(buf, len,
+               "the device was unbound or removed (its DRM file answers "
+               "ENODEV; the kernel's removal record was lost with other "
+               "records in a full queue)");
     break;
   case XW_STAGE_NONE:
   default:

@@ -2,6 +2,7 @@
 #ifndef XE_WATCH_DEVICE_H
 #define XE_WATCH_DEVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /** Where bringing a device up failed; with an errno it names the cause. */
@@ -36,6 +37,13 @@ struct xw_identity {
  */
 int xw_device_open(const char *node, struct xw_identity *id,
                    enum xw_stage *stage);
+
+/**
+ * Whether the DRM device behind an open fd has been unplugged: DRM answers
+ * every ioctl on such a file with ENODEV. Used when a kernel loss record
+ * may have swallowed the removal record.
+ */
+bool xw_device_gone(int fd);
 
 /**
  * Describe a failure in an operator's words: what broke and what to do.

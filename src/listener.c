@@ -433,9 +433,10 @@ void xw_listener_attempt_due(struct xw_listener *l) {
   arm_timer(l);
 }
 
-/* Decode one read()'s bytes. Returns true if the watch was removed. */
+/* Decode one read()'s bytes. Returns true if the watch was removed; sets
+ * *lost when a loss record was among them. */
 static bool handle_records(struct xw_listener *l, struct xw_device *dev,
-                           size_t n, cdtime_t now) {
+                           size_t n, cdtime_t now, bool *lost) {
   struct xw_counters *c = &dev->ctr;
   struct xw_event ev;
   size_t off = 0;
@@ -462,6 +463,7 @@ static bool handle_records(struct xw_listener *l, struct xw_device *dev,
     }
     case XW_EV_LOSS:
       ctr_add(&c->lost, 1);
+      *lost = true;
       break;
     case XW_EV_REMOVAL:
       if (ev.watch_id == dev->watch_id)
@@ -497,7 +499,7 @@ static void handle_readable(struct xw_listener *l, struct xw_device *dev) {
   if (dev->pipe_rd < 0)
     return; /* torn down earlier in this batch */
   cdtime_t now = cdtime();
-  bool got = false, removed = false;
+  bool got = false, removed = false, lost = false;
   ssize_t n = 0;
   int err = 0;
 
@@ -508,7 +510,7 @@ static void handle_readable(struct xw_listener *l, struct xw_device *dev) {
       break;
     }
     got = true;
-    if (handle_records(l, dev, (size_t)n, now)) {
+    if (handle_records(l, dev, (size_t)n, now, &lost)) {
       removed = true;
       break;
     }
@@ -517,6 +519,16 @@ static void handle_readable(struct xw_listener *l, struct xw_device *dev) {
     l->wake_pending = true;
   if (removed) {
     fail(l, dev, XW_STAGE_REMOVED, 0, NULL);
+    arm_timer(l);
+    return;
+  }
+  /* The kernel posts the removal record like any other, so a full ring
+   * swallows it and only the loss marker remains: without this probe a
+   * device unplugged mid-storm would look "listening" forever. Losses are
+   * rare (once per overflow), so the ioctl costs nothing in the steady
+   * state. */
+  if (lost && xw_device_gone(dev->drm_fd)) {
+    fail(l, dev, XW_STAGE_REMOVED, -ENODEV, NULL);
     arm_timer(l);
     return;
   }

@@ -994,6 +994,32 @@ START_TEST(test_remove_and_restore) {
 }
 END_TEST
 
+/* A removal posted into a full ring is lost like any other record: only
+ * the loss marker tells, and the unplugged file's ENODEV. */
+START_TEST(test_remove_into_full_ring) {
+  int np[2];
+  make_np(np, 32);
+  int drm = open_node(node_xe2);
+  ck_assert_int_eq(subscribe(drm, np[0], 3), 0);
+  ck_assert_str_eq(ctl("remove %s 40", node_xe2), "ok 32 8");
+  uint8_t buf[4096];
+  ck_assert_int_eq(read(np[0], buf, sizeof(buf)), 32 * 16);
+  ck_assert_int_eq(read(np[0], buf, sizeof(buf)), 8);
+  assert_meta(buf, WATCH_META_LOSS_NOTIFICATION, 8); /* no removal behind */
+  assert_empty(np[0]);
+  ck_assert_str_eq(ctl("watches %s", node_xe2), "ok 0");
+  struct drm_version v = {0};
+  ck_assert_int_eq(ioctl(drm, DRM_IOCTL_VERSION, &v), -1);
+  ck_assert_int_eq(errno, ENODEV);
+  ck_assert_str_eq(ctl("remove %s x", node_xe2),
+                   "err usage: remove <node> [flood count]");
+  ck_assert_str_eq(ctl("restore %s", node_xe2), "ok");
+  close(drm);
+  close(np[0]);
+  close(np[1]);
+}
+END_TEST
+
 START_TEST(test_stats) {
   int drm = open_node(NODE_XE);
   int np[2];
@@ -1964,7 +1990,7 @@ static Suite *fake_suite(void) {
         test_blocking_read, test_epoll_readiness}},
       {"control",
        {test_ctl_protocol, test_fork_handoff, test_remove_and_restore,
-        test_stats}},
+        test_remove_into_full_ring, test_stats}},
       {"environment",
        {test_watch_queue_off, test_children_not_faked, test_low_fds_left_alone,
         test_pipe_user_pages_soft}},

@@ -57,7 +57,11 @@ static const char usage_text[] =
     "  record NODE TYPE SUBTYPE [HEX...]\n"
     "        a well-formed record (TYPE: meta, key, xe or a number;\n"
     "        SUBTYPE: a number, or vm_err, removal, loss)\n"
-    "  remove NODE                hot-unplug: removal records, then absent\n"
+    "  remove NODE [--flood N]    hot-unplug: removal records, then absent;\n"
+    "                             --flood posts N VM_ERR records first in\n"
+    "                             the same step (a full ring loses the\n"
+    "                             removal record). Prints 'ok QUEUED LOST'\n"
+    "                             with --flood.\n"
     "  restore NODE               make NODE present again\n"
     "  state NODE present|absent|einval\n"
     "  watches NODE               print 'ok N', the live watches on NODE\n"
@@ -267,6 +271,13 @@ static char *build_line(int argc, char **argv, long *reply_timeout_ms) {
     r = asprintf(&line, "record %s %ld %ld %s", node_arg(argv[1]),
                  parse_type(argv[2]), parse_subtype(argv[3]), *hex ? hex : "-");
     free(hex);
+  } else if (strcmp(cmd, "remove") == 0 && argc == 4) {
+    if (strcmp(argv[2], "--flood") != 0)
+      usage_error("remove NODE [--flood N]");
+    long n;
+    if (!parse_long(argv[3], 0, 1000000, &n))
+      usage_error("bad flood count '%s'", argv[3]);
+    r = asprintf(&line, "remove %s %ld", node_arg(argv[1]), n);
   } else if (strcmp(cmd, "remove") == 0 || strcmp(cmd, "restore") == 0 ||
              strcmp(cmd, "watches") == 0) {
     need_args(argc, 2, 2, cmd);

@@ -1477,7 +1477,7 @@ static bool ctl_handle(char *line, char *reply, size_t rsz, struct conn *c) {
     int min_args, max_args; /* after the node */
   } cmds[] = {
       {"vm_err", 2, 3},  {"raw", 1, 1},          {"record", 2, 3},
-      {"remove", 0, 0},  {"restore", 0, 0},      {"state", 1, 1},
+      {"remove", 0, 1},  {"restore", 0, 0},      {"state", 1, 1},
       {"watches", 0, 0}, {"wait_watches", 2, 2},
   };
   size_t ci;
@@ -1532,6 +1532,13 @@ static bool ctl_handle(char *line, char *reply, size_t rsz, struct conn *c) {
                                    .info = (uint32_t)(hdr + nbytes)};
     memcpy(bytes, &n, hdr);
     nbytes += hdr;
+  } else if (strcmp(cmd, "remove") == 0) {
+    if (argc == 3 && !parse_ulong(argv[2], 1000000, &count)) {
+      REPLY("err usage: remove <node> [flood count]");
+      return true;
+    }
+    if (argc == 2)
+      count = 0;
   } else if (strcmp(cmd, "state") == 0) {
     if (!parse_state(argv[2], &st)) {
       REPLY("err state must be present, absent or einval");
@@ -1571,8 +1578,22 @@ static bool ctl_handle(char *line, char *reply, size_t rsz, struct conn *c) {
     dev_post(d, bytes, nbytes, STAMP_ID, &t);
     REPLY("ok %llu %llu", t.queued, t.lost);
   } else if (strcmp(cmd, "remove") == 0) {
+    /* The flood and the unplug in one step, so no reader can drain the
+     * ring between them: a removal record that finds the ring full is
+     * lost like any other (post_one_notification()). */
+    struct drm_xe_watch_notification_vm_err r = {
+        .base = {.type = WATCH_TYPE_DRM_XE_NOTIFY,
+                 .subtype = DRM_XE_WATCH_EVENT_VM_ERR,
+                 .info = (uint32_t)sizeof(r)},
+        .error_code = -ENOMEM,
+    };
+    for (unsigned long i = 0; i < count; i++)
+      dev_post(d, &r, sizeof(r), STAMP_ID, &t);
     dev_remove(d);
-    REPLY("ok");
+    if (count > 0)
+      REPLY("ok %llu %llu", t.queued, t.lost);
+    else
+      REPLY("ok");
   } else if (strcmp(cmd, "restore") == 0) {
     d->state = DEV_PRESENT;
     REPLY("ok");

@@ -29,6 +29,15 @@ start_client() {
 	CPID=$!
 }
 client_id() { awk '/^client /{print $3; exit}' "$T/client$1.out"; }
+# exited PID: gone or a zombie (our child, reaped by end_client).
+exited() { ! kill -0 "$1" 2>/dev/null || grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
+# end_client PID: a bounded wait for a client whose stdin was closed; one
+# that does not exit fails the check and is killed, never hangs the test.
+end_client() {
+	check "client $1 exits when its stdin closes" xw_wait 10 exited "$1"
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
 
 # Both start before either fifo has a writer, so neither inherits the
 # other's: each sees EOF exactly when its own is closed.
@@ -65,7 +74,7 @@ check "counters per device: errors-vm_err = 3" xw_wait 10 xw_value_is renderD128
 
 # Client 1 exits: its watch ends, client 2's goes on.
 exec {FD1}>&-
-wait "$PID1"
+end_client "$PID1"
 check "client 1's release logged" xw_wait 10 xw_log_has \
 	"pid $PID1 (xe-client) released DRM client $ID1; its watch ended"
 # The simulated kernel either has no such file any more or no watch on it.
@@ -75,7 +84,7 @@ xw_inject vm-err --client "$ID2" --vm 10 --errno EFAULT >/dev/null
 check "client 2 still reported" xw_wait 10 xw_notifs_ge 1 "VM 10 of pid $PID2"
 
 exec {FD2}>&-
-wait "$PID2"
+end_client "$PID2"
 check "client 2's release logged" xw_wait 10 xw_log_has \
 	"pid $PID2 (xe-client) released DRM client $ID2"
 check "the device's own watch is unaffected" xw_value_is renderD128 gauge-listening 1

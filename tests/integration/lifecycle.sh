@@ -39,6 +39,23 @@ check "loss announced with what to do" xw_wait 10 xw_log_has "Raise QueueSize"
 check "notifications were rate limited" \
 	test "$(xw_notifs "vm_id: 9")" -le 5
 
+# Unplugged while its ring is full: the removal record is lost with the
+# flood, only a loss marker arrives; the listener must still notice.
+before=$(xw_value renderD128 errors-vm_err)
+out=$(xw_inject remove /dev/dri/renderD128 --flood 5000)
+queued=$(echo "$out" | awk '{print $2}')
+check "the flood filled the ring before the unplug ($out)" test "$(echo "$out" | awk '{print $3}')" -gt 0
+check "a removal lost in a full ring is still noticed" xw_wait 10 xw_log_has \
+	"renderD128): stopped listening: the device was unbound or removed (its DRM file answers ENODEV"
+check "FAILURE notification for it" xw_wait 10 xw_notifs_ge 1 \
+	"Severity: FAILURE" "TypeInstance: listening" "answers ENODEV"
+check "gauge-listening 0 after the silent unplug" xw_wait 10 xw_value_is renderD128 gauge-listening 0
+check "every flood record read was counted" \
+	xw_wait 10 xw_value_is renderD128 errors-vm_err $((before + queued))
+xw_inject restore /dev/dri/renderD128 >/dev/null
+check "resubscribed after the silent unplug" xw_wait 10 xw_watches_ge /dev/dri/renderD128 1
+check "gauge-listening 1 again" xw_wait 10 xw_value_is renderD128 gauge-listening 1
+
 # SIGTERM while records keep arriving.
 (for _ in $(seq 200); do xw_inject vm-err /dev/dri/renderD128 --vm 10 --errno EIO --count 50 >/dev/null 2>&1 || break; done) &
 storm=$!

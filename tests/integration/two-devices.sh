@@ -20,13 +20,13 @@ xw_inject vm-err /dev/dri/renderD129 --vm 8 --errno ETIME >/dev/null
 
 check "renderD128 errors-vm_err = 5" xw_wait 10 xw_value_is renderD128 errors-vm_err 5
 check "renderD129 errors-vm_err = 3" xw_wait 10 xw_value_is renderD129 errors-vm_err 3
-check "renderD128 errors-vm_err-ENOMEM = 5" xw_value_is renderD128 errors-vm_err-ENOMEM 5
-check "renderD129 errors-vm_err-ENOSPC = 2" xw_value_is renderD129 errors-vm_err-ENOSPC 2
-check "renderD129 errors-vm_err-ETIME = 1" xw_value_is renderD129 errors-vm_err-ETIME 1
-check "renderD129 errors-vm_err-ENOMEM = 0 (expected errnos start at 0)" xw_value_is renderD129 errors-vm_err-ENOMEM 0
+check "renderD128 errors-vm_err-ENOMEM = 5" xw_wait 10 xw_value_is renderD128 errors-vm_err-ENOMEM 5
+check "renderD129 errors-vm_err-ENOSPC = 2" xw_wait 10 xw_value_is renderD129 errors-vm_err-ENOSPC 2
+check "renderD129 errors-vm_err-ETIME = 1" xw_wait 10 xw_value_is renderD129 errors-vm_err-ETIME 1
+check "renderD129 errors-vm_err-ENOMEM = 0 (expected errnos start at 0)" xw_wait 10 xw_value_is renderD129 errors-vm_err-ENOMEM 0
 check "renderD129 has no EIO series (not seen)" test -z "$(xw_value renderD129 errors-vm_err-EIO)"
-check "renderD128 errors-lost = 0" xw_value_is renderD128 errors-lost 0
-check "renderD128 gauge-listening = 1" xw_value_is renderD128 gauge-listening 1
+check "renderD128 errors-lost = 0" xw_wait 10 xw_value_is renderD128 errors-lost 0
+check "renderD128 gauge-listening = 1" xw_wait 10 xw_value_is renderD128 gauge-listening 1
 
 check "5 FAILURE notifications for VM 3 on renderD128, with meta" \
 	xw_wait 10 xw_notifs_ge 5 "Severity: FAILURE" "Plugin: xe_watch" \

@@ -4,7 +4,9 @@
 #include "test-main.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 START_TEST(missing_node) {
   struct xw_identity id;
@@ -24,6 +26,16 @@ START_TEST(not_a_drm_device) {
 }
 END_TEST
 
+/* Only ENODEV means unplugged: any other failure (here ENOTTY from a file
+ * that is no DRM device) must not end a working watch. */
+START_TEST(gone_only_on_enodev) {
+  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ck_assert_int_ge(fd, 0);
+  ck_assert(!xw_device_gone(fd));
+  close(fd);
+}
+END_TEST
+
 static const struct {
   enum xw_stage stage;
   int err;
@@ -40,6 +52,7 @@ static const struct {
     {XW_STAGE_SUBSCRIBE, -ENODEV, "the device is gone"},
     {XW_STAGE_READ, 0, "end of file"},
     {XW_STAGE_REMOVED, 0, "removal record"},
+    {XW_STAGE_REMOVED, -ENODEV, "removal record was lost"},
 };
 
 START_TEST(failure_texts) {
@@ -64,6 +77,7 @@ static Suite *device_suite(void) {
   TCase *tc = xw_tcase("identity");
   tcase_add_test(tc, missing_node);
   tcase_add_test(tc, not_a_drm_device);
+  tcase_add_test(tc, gone_only_on_enodev);
   tcase_add_loop_test(tc, failure_texts, 0,
                       (int)(sizeof(texts) / sizeof(texts[0])));
   tcase_add_test(tc, errno_names);

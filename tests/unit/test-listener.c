@@ -160,6 +160,39 @@ START_TEST(removal_then_resubscribe) {
 }
 END_TEST
 
+/* Unplugged behind a flood that fills the ring: the kernel loses the
+ * removal record too, and only a loss marker arrives. The listener must not
+ * go on "listening" to a dead file. */
+START_TEST(removal_lost_in_full_ring) {
+  mock_expect_errors();
+  xw_listener_attempt_due(l);
+  ck_assert_str_eq(ctl("remove /dev/dri/renderD128 100"), "ok 32 68\n");
+  PUMP_UNTIL(atomic_load(&devs[0]->state) == XW_DEV_RETRYING);
+  ck_assert_uint_eq(ld(&devs[0]->ctr.vm_err), 32);
+  ck_assert_uint_eq(ld(&devs[0]->ctr.lost), 1);
+  char cause[256], code[32];
+  xw_device_snapshot(devs[0], NULL, 0, cause, sizeof(cause));
+  ck_assert_ptr_nonnull(strstr(cause, "answers ENODEV"));
+  xw_device_cause_code(devs[0], code, sizeof(code));
+  ck_assert_str_eq(code, "removed");
+  ctl("restore /dev/dri/renderD128");
+  PUMP_UNTIL(atomic_load(&devs[0]->state) == XW_DEV_LISTENING);
+}
+END_TEST
+
+/* A loss on a device that is still there changes nothing but the count. */
+START_TEST(loss_alone_keeps_listening) {
+  mock_expect_errors();
+  xw_listener_attempt_due(l);
+  ctl("vm_err /dev/dri/renderD128 1 -12 100");
+  PUMP_UNTIL(ld(&devs[0]->ctr.lost) == 1);
+  for (int i = 0; i < 5; i++)
+    xw_listener_dispatch(l, 10);
+  ck_assert_int_eq(atomic_load(&devs[0]->state), XW_DEV_LISTENING);
+  ck_assert_str_eq(ctl("watches /dev/dri/renderD128"), "ok 1\n");
+}
+END_TEST
+
 START_TEST(malformed_and_unknown) {
   mock_expect_errors();
   xw_listener_attempt_due(l);
@@ -196,6 +229,8 @@ static Suite *listener_suite(void) {
   tcase_add_test(tc, overflow_counts_loss);
   tcase_add_test(tc, full_dispatch_queue_counts_drops);
   tcase_add_test(tc, removal_then_resubscribe);
+  tcase_add_test(tc, removal_lost_in_full_ring);
+  tcase_add_test(tc, loss_alone_keeps_listening);
   tcase_add_test(tc, malformed_and_unknown);
   tcase_add_test(tc, thread_stops_promptly);
   suite_add_tcase(s, tc);
