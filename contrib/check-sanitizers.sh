@@ -80,62 +80,17 @@ xw-print-var:
 MK
 }
 
-# tests/fake-threads (tests/unit/test-threads.c), built with fake-listener's
-# flags when the Makefile does not build it yet.
-build_fake_threads() {
-	local dir=$1
-	if [[ " $(make_var "$dir" check_PROGRAMS) " == *" tests/fake-threads "* ]]; then
-		make -C "$dir" tests/fake-threads >>"$dir/make.out" 2>&1
-		return
-	fi
-	make -s -C "$dir" -f Makefile -f - xw-fake-threads >>"$dir/make.out" 2>&1 <<'MK'
-xw_threads_src = $(srcdir)/tests/unit/test-threads.c \
-	$(srcdir)/tests/mock/plugin_mock.c \
-	$(addprefix $(srcdir)/,$(filter %.c,$(core_sources)))
-xw-fake-threads: $(xw_threads_src)
-	$(CC) $(AM_CFLAGS) $(CFLAGS) $(tests_fake_listener_CPPFLAGS) $(LDFLAGS) \
-		-o tests/fake-threads $(xw_threads_src) $(tests_fake_listener_LDADD) -ldl
-MK
-}
-
 # check DIR [VAR=VALUE...]: `make check` through the sanitizer runner with
 # these variables in the tests' environment (and $check_tests as TESTS if
-# set), then the tests this script adds that the Makefile does not run yet
-# ($extra_tests) the same way. Sets npass, nfail, nskip and checked_logs.
-extra_tests='tests/fake-threads tests/integration/storm.sh'
+# set). Sets npass, nfail, nskip and checked_logs.
 check() {
 	local dir=$1
 	shift
-	local targs=() t ran_by_make path rc known=
-	ran_by_make=" $(make_var "$dir" TESTS) "
-	if [ -n "${check_tests:-}" ]; then
-		for t in $check_tests; do
-			case $ran_by_make in *" $t "*) known="$known $t" ;; esac
-		done
-		targs=(TESTS="${known# }")
-	fi
+	local targs=()
+	[ -n "${check_tests:-}" ] && targs=(TESTS="$check_tests")
 	(cd "$dir" && env "$@" timeout -k 30 "$stage_timeout" make -k -j"$jobs" check LOG_COMPILER="$runner" \
 		SH_LOG_COMPILER="$runner" "${targs[@]}" >check.out 2>&1)
 	local st=$?
-	# Not yet in the Makefile: run by hand, as make check would.
-	for t in $extra_tests; do
-		case $ran_by_make in *" $t "*) continue ;; esac
-		case " ${check_tests:-$t} " in *" $t "*) ;; *) continue ;; esac
-		path=$t
-		case $t in *.sh) path=$top/$t ;; esac
-		(cd "$dir" && env XW_SRCDIR="$top" XW_BUILDDIR="$dir" \
-			XW_COLLECTD="$(make_var "$dir" COLLECTD)" \
-			XW_COLLECTD_PLUGINDIR="$(make_var "$dir" COLLECTD_PLUGINDIR)" \
-			XW_TYPESDB="$(make_var "$dir" COLLECTD_TYPESDB)" "$@" \
-			timeout -k 30 "$stage_timeout" "$runner" "$path" >"$dir/${t%.sh}.log" 2>&1)
-		rc=$?
-		case $rc in
-		0) echo "PASS: $t" ;;
-		77) echo "SKIP: $t" ;;
-		*) echo "FAIL: $t" ;;
-		esac >>"$dir/check.out"
-		say "  $t: run outside make check (not in the Makefile yet), exit $rc"
-	done
 	npass=$(grep -c '^PASS:' "$dir/check.out")
 	nfail=$(grep -cE '^(FAIL|ERROR|XPASS):' "$dir/check.out")
 	nskip=$(grep -c '^SKIP:' "$dir/check.out")
@@ -164,7 +119,6 @@ stage_asan() {
 	build "$dir" CC=gcc \
 		CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
 		LDFLAGS='-fsanitize=address,undefined' || return 1
-	build_fake_threads "$dir" || return 1
 	# C tests: instrumented binaries, leaks checked at exit (also in Check's
 	# forked children). collectd: not instrumented, so the runtime must come
 	# first in its LD_PRELOAD, and its fast unwinder cannot walk collectd's
@@ -202,7 +156,6 @@ stage_tsan() {
 	hr "tsan: ThreadSanitizer ($cc), the threaded C tests ($dir)"
 	build "$dir" CC="$cc" CFLAGS='-O1 -g -fsanitize=thread -fno-omit-frame-pointer' \
 		LDFLAGS='-fsanitize=thread' || return 1
-	build_fake_threads "$dir" || return 1
 	# clang, not gcc: gcc's TSan symbolizes a report with libbacktrace, which
 	# open()s /proc/self/exe through the simulated kernel's interposed open;
 	# its instrumented locking, run inside the report with TSan's
@@ -228,7 +181,6 @@ stage_valgrind() {
 	hr "valgrind: memcheck, C tests and collectd in every integration test ($dir)"
 	command -v valgrind >/dev/null || { say "valgrind is not installed"; return 1; }
 	build "$dir" CC=gcc CFLAGS='-O1 -g -fno-omit-frame-pointer' || return 1
-	build_fake_threads "$dir" || return 1
 
 	# Attaching to workloads (WatchClients) needs pidfd_open/pidfd_getfd,
 	# which valgrind 3.19 (Debian 12) does not know (ENOSYS): skip what
@@ -244,7 +196,7 @@ stage_valgrind() {
 	fi
 	local t
 	check_tests=
-	for t in $(make_var "$dir" TESTS) $extra_tests; do
+	for t in $(make_var "$dir" TESTS); do
 		case " $skip_tests $check_tests " in *" $t "*) continue ;; esac
 		check_tests="$check_tests $t"
 	done

@@ -313,6 +313,7 @@ static void attach_client(struct xw_listener *l, struct xw_device *dev,
   free(old);
   dev->nclients++;
   dev->next_slot = slot;
+  dev->client_seen[slot] = true; /* attached during a recheck scan */
   c_release(LOG_INFO, &l->attach_complaint,
             "xe_watch plugin: attaching to DRM clients works again");
   INFO("xe_watch plugin: %s (%s): watching the VMs of pid %d (%s), DRM "
@@ -321,12 +322,27 @@ static void attach_client(struct xw_listener *l, struct xw_device *dev,
        c->cgroup[0] ? ", cgroup " : "", c->cgroup);
 }
 
+/* During a recheck scan: the client's file still exists, so its watch
+ * does too. */
+static void mark_seen(struct xw_listener *l, uint64_t client_id) {
+  for (size_t i = 0; i < l->ndev; i++) {
+    struct xw_device *d = l->devs[i];
+    if (!d->recheck_clients)
+      continue;
+    for (size_t s = 1; s < XW_WATCH_SLOTS; s++)
+      if (d->clients[s] != NULL && d->clients[s]->live &&
+          d->clients[s]->client_id == client_id)
+        d->client_seen[s] = true;
+  }
+}
+
 static bool matches(const regex_t *rx, const char *s) {
   return rx == NULL || regexec(rx, s, 0, NULL, 0) == 0;
 }
 
 static void on_client(void *ctx, const struct xw_client *c) {
   struct xw_listener *l = ctx;
+  mark_seen(l, c->client_id);
   if (!matches(l->cfg.client_process, c->comm) ||
       !matches(l->cfg.client_cgroup, c->cgroup))
     return;
@@ -344,28 +360,46 @@ static void on_client(void *ctx, const struct xw_client *c) {
   }
 }
 
-static void scan_clients(struct xw_listener *l) {
-  int n = xw_clients_scan(l->cfg.proc_root, "xe", on_client, l);
-  if (n < 0)
-    c_complain(LOG_ERR, &l->scan_complaint,
-               "xe_watch plugin: cannot scan %s for DRM clients: %s; check "
-               "ProcRoot",
-               l->cfg.proc_root, STRERROR(-n));
-  else
-    c_release(LOG_INFO, &l->scan_complaint,
-              "xe_watch plugin: scanning %s for DRM clients works again",
-              l->cfg.proc_root);
-}
-
-static void client_removed(struct xw_device *dev, unsigned watch_id) {
+static void client_removed(struct xw_device *dev, unsigned watch_id,
+                           const char *how) {
   struct xw_client_attr *a = dev->clients[watch_id];
   pthread_mutex_lock(&dev->lock);
   a->live = false;
   pthread_mutex_unlock(&dev->lock);
   dev->nclients--;
   INFO("xe_watch plugin: %s (%s): pid %d (%s) released DRM client %" PRIu64
-       "; its watch ended",
-       dev->node, dev->name, (int)a->pid, a->comm, a->client_id);
+       "; its watch ended%s",
+       dev->node, dev->name, (int)a->pid, a->comm, a->client_id, how);
+}
+
+static void scan_clients(struct xw_listener *l) {
+  for (size_t i = 0; i < l->ndev; i++)
+    if (l->devs[i]->recheck_clients)
+      memset(l->devs[i]->client_seen, 0, sizeof(l->devs[i]->client_seen));
+  int n = xw_clients_scan(l->cfg.proc_root, "xe", on_client, l);
+  if (n < 0) {
+    c_complain(LOG_ERR, &l->scan_complaint,
+               "xe_watch plugin: cannot scan %s for DRM clients: %s; check "
+               "ProcRoot",
+               l->cfg.proc_root, STRERROR(-n));
+    return; /* a recheck needs a complete scan: keep it for the next */
+  }
+  c_release(LOG_INFO, &l->scan_complaint,
+            "xe_watch plugin: scanning %s for DRM clients works again",
+            l->cfg.proc_root);
+  /* A live watch whose file no process holds any more: the kernel ended it
+   * and its removal record was among the lost ones. */
+  for (size_t i = 0; i < l->ndev; i++) {
+    struct xw_device *d = l->devs[i];
+    if (!d->recheck_clients)
+      continue;
+    d->recheck_clients = false;
+    for (unsigned s = 1; s < XW_WATCH_SLOTS && d->nclients > 0; s++)
+      if (d->clients[s] != NULL && d->clients[s]->live && !d->client_seen[s])
+        client_removed(d, s,
+                       " (no process holds it any more; its removal record "
+                       "was lost in a full queue)");
+  }
 }
 
 static void attempt(struct xw_listener *l, struct xw_device *dev) {
@@ -470,7 +504,7 @@ static bool handle_records(struct xw_listener *l, struct xw_device *dev,
         removed = true;
       else if (dev->clients[ev.watch_id] != NULL &&
                dev->clients[ev.watch_id]->live)
-        client_removed(dev, ev.watch_id);
+        client_removed(dev, ev.watch_id, "");
       else
         ctr_add(&c->unknown, 1);
       break;
@@ -532,6 +566,8 @@ static void handle_readable(struct xw_listener *l, struct xw_device *dev) {
     arm_timer(l);
     return;
   }
+  if (lost && dev->nclients > 0)
+    dev->recheck_clients = true;
   if (n > 0 || err == EAGAIN || err == EINTR)
     return;
   /* EOF, or an error that would repeat on every wakeup (ENOBUFS cannot

@@ -71,6 +71,8 @@ static const char usage_text[] =
     "                             other processes' DRM files it holds\n"
     "  wait-clients N [--timeout-ms MS]\n"
     "                             wait until N such files have watches\n"
+    "  pause-reads on|off         hold every notification pipe read() of\n"
+    "                             the faked process (a reader off the CPU)\n"
     "  stats                      global counters of the fake\n"
     "  send LINE...               send one raw protocol line\n"
     "\n"
@@ -331,6 +333,11 @@ static char *build_line(int argc, char **argv, long *reply_timeout_ms) {
     r = asprintf(&line, "wait_clients %ld %ld", n, tmo);
     if (*reply_timeout_ms < tmo + 5000)
       *reply_timeout_ms = tmo + 5000;
+  } else if (strcmp(cmd, "pause-reads") == 0) {
+    need_args(argc, 2, 2, cmd);
+    if (strcmp(argv[1], "on") && strcmp(argv[1], "off"))
+      usage_error("pause-reads wants on or off");
+    r = asprintf(&line, "pause_reads %s", argv[1]);
   } else if (strcmp(cmd, "stats") == 0 || strcmp(cmd, "clients") == 0) {
     need_args(argc, 1, 1, cmd);
     r = asprintf(&line, "%s", cmd);

@@ -347,6 +347,7 @@ static int fdtab_len;
 static struct {
   unsigned long long posted, queued, lost, filtered, reads, records_read;
 } stats;
+static bool reads_paused; /* guarded by the lock; ctl "pause_reads" */
 
 static void ctl_claim_for(bool for_remote);
 
@@ -1463,9 +1464,20 @@ static bool ctl_handle(char *line, char *reply, size_t rsz, struct conn *c) {
     unlock();
     return true;
   }
+  if (strcmp(cmd, "pause_reads") == 0) {
+    if (argc != 2 || (strcmp(argv[1], "on") && strcmp(argv[1], "off"))) {
+      REPLY("err usage: pause_reads on|off");
+      return true;
+    }
+    lock();
+    reads_paused = strcmp(argv[1], "on") == 0;
+    unlock();
+    REPLY("ok");
+    return true;
+  }
   if (strcmp(cmd, "help") == 0) {
     REPLY("ok vm_err raw record remove restore state watches wait_watches "
-          "vm_err_client clients wait_clients stats");
+          "vm_err_client clients wait_clients stats pause_reads");
     return true;
   }
   if (strcmp(cmd, "clients") == 0 || strcmp(cmd, "vm_err_client") == 0 ||
@@ -2632,6 +2644,20 @@ static ssize_t xf_read(int fd, void *buf, size_t count) {
       ppoll(NULL, 0, NULL, NULL);
     errno = (fl & O_NONBLOCK) ? EAGAIN : EINTR;
     return -1;
+  }
+  /* "pause_reads on": the reader is off the CPU just before read(), so
+   * records pile up in the ring (tests of what a full ring loses). */
+  while (reads_paused) {
+    unlock();
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+    lock();
+    e = fd_get(fd);
+    if (e == NULL || e->kind != FD_NP_READ) {
+      unlock();
+      errno = EBADF;
+      return -1;
+    }
   }
   int saved = errno;
   ssize_t r = np_read(fd, e->obj, buf, count);

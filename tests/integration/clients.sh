@@ -15,6 +15,7 @@ xw_config "  Device \"/dev/dri/renderD128\"
   WatchClients true
   ProcRoot \"$XE_FAKE_PROCROOT\"
   ClientScanInterval 0.2
+  QueueSize 32
   NotificationLimit 100"
 xw_start
 check "subscribed" xw_wait 10 xw_watches_ge /dev/dri/renderD128 1
@@ -83,10 +84,24 @@ check "nothing watches client 1 any more ($out)" bash -c "! grep -q '^ok [1-9]' 
 xw_inject vm-err --client "$ID2" --vm 10 --errno EFAULT >/dev/null
 check "client 2 still reported" xw_wait 10 xw_notifs_ge 1 "VM 10 of pid $PID2"
 
+# Client 2 exits while the ring is full (the listener off the CPU): the
+# kernel loses its removal record with the flood; the next scan finds no
+# process holding the file and ends the watch.
+client_listed() { xw_inject clients 2>/dev/null | grep -qw -- "$1"; }
+before=$(xw_value renderD128 errors-vm_err)
+xw_inject pause-reads on >/dev/null
+out=$(xw_inject vm-err --client "$ID2" --vm 11 --errno ENOMEM --count 100)
+queued=$(echo "$out" | awk '{print $2}')
+check "the flood filled the ring ($out)" test "$(echo "$out" | awk '{print $3}')" -gt 0
 exec {FD2}>&-
 end_client "$PID2"
-check "client 2's release logged" xw_wait 10 xw_log_has \
-	"pid $PID2 (xe-client) released DRM client $ID2"
+check "the simulated kernel released client 2's file" xw_wait 10 eval '! client_listed "$ID2"'
+xw_inject pause-reads off >/dev/null
+check "every flood record read was counted" \
+	xw_wait 10 xw_value_is renderD128 errors-vm_err $((before + queued))
+check "client 2's release found though its removal record was lost" xw_wait 10 xw_log_has \
+	"pid $PID2 (xe-client) released DRM client $ID2; its watch ended (no process holds it any more"
+check "the loss did not end the device's own watch" xw_watches_ge /dev/dri/renderD128 1
 check "the device's own watch is unaffected" xw_value_is renderD128 gauge-listening 1
 ms=$(xw_stop)
 check "collectd exits within 1 s of SIGTERM (took $ms ms)" test "$ms" -lt 1000
