@@ -86,16 +86,16 @@ struct xw_device {
   unsigned watch_id;
   unsigned next_slot;  /* round robin: a freed watch id is reused last */
   unsigned nclients;   /* live client watches */
-  /* A loss record may have swallowed client removal records: the next
-   * scan ends the live client watches whose DRM file it no longer finds. */
-  bool recheck_clients;
-  bool client_seen[XW_WATCH_SLOTS]; /* during that scan */
   uint32_t serial;     /* last xw_client_attr.serial handed out */
   char node_real[256]; /* realpath of node, matched against clients' links */
   cdtime_t backoff, retry_at;
   enum xw_stage fail_stage;
   int fail_err;
   c_complain_t complaint;
+  /* A loss record may have swallowed client removal records: the next
+   * scan ends the live client watches whose DRM file it no longer finds. */
+  bool recheck_clients;
+  bool client_seen[XW_WATCH_SLOTS]; /* during that scan */
 };
 
 /** Allocate a device for `node` with its fallback name; NULL on ENOMEM. */
