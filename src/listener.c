@@ -237,15 +237,16 @@ static unsigned free_slot(struct xw_device *dev) {
   return 0;
 }
 
-static bool attached(const struct xw_device *dev, uint64_t client_id) {
+/* The slot of the live watch on DRM client client_id; 0 if none. */
+static unsigned slot_of(const struct xw_device *dev, uint64_t client_id) {
   if (dev->nclients == 0)
-    return false;
-  for (size_t i = 1; i < XW_WATCH_SLOTS; i++) {
+    return 0;
+  for (unsigned i = 1; i < XW_WATCH_SLOTS; i++) {
     const struct xw_client_attr *a = dev->clients[i];
     if (a != NULL && a->live && a->client_id == client_id)
-      return true;
+      return i;
   }
-  return false;
+  return 0;
 }
 
 /* Subscribe dev's pipe to a workload's DRM file through a duplicate that is
@@ -254,7 +255,7 @@ static bool attached(const struct xw_device *dev, uint64_t client_id) {
  * record tells when the file is gone. */
 static void attach_client(struct xw_listener *l, struct xw_device *dev,
                           const struct xw_client *c) {
-  if (attached(dev, c->client_id))
+  if (slot_of(dev, c->client_id) != 0)
     return;
   unsigned slot = free_slot(dev);
   if (slot == 0) {
@@ -327,12 +328,9 @@ static void attach_client(struct xw_listener *l, struct xw_device *dev,
 static void mark_seen(struct xw_listener *l, uint64_t client_id) {
   for (size_t i = 0; i < l->ndev; i++) {
     struct xw_device *d = l->devs[i];
-    if (!d->recheck_clients)
-      continue;
-    for (size_t s = 1; s < XW_WATCH_SLOTS; s++)
-      if (d->clients[s] != NULL && d->clients[s]->live &&
-          d->clients[s]->client_id == client_id)
-        d->client_seen[s] = true;
+    unsigned slot = d->recheck_clients ? slot_of(d, client_id) : 0;
+    if (slot != 0)
+      d->client_seen[slot] = true;
   }
 }
 
