@@ -1440,6 +1440,20 @@ static bool ctl_clients(int argc, char **argv, char *reply, size_t rsz,
   return true;
 }
 
+/* count VM_ERR records to every watch on d; the lock is held. */
+static void post_vm_errs(struct device *d, uint32_t vm, int32_t code,
+                         unsigned long count, struct tally *t) {
+  struct drm_xe_watch_notification_vm_err r = {
+      .base = {.type = WATCH_TYPE_DRM_XE_NOTIFY,
+               .subtype = DRM_XE_WATCH_EVENT_VM_ERR,
+               .info = (uint32_t)sizeof(r)},
+      .vm_id = vm,
+      .error_code = code,
+  };
+  for (unsigned long i = 0; i < count; i++)
+    dev_post(d, &r, sizeof(r), STAMP_ID, t);
+}
+
 /* One command line -> one reply line (without the newline). Returns false
  * when the reply must wait: wait_watches not yet satisfied, noted in c. */
 static bool ctl_handle(char *line, char *reply, size_t rsz, struct conn *c) {
@@ -1573,15 +1587,7 @@ static bool ctl_handle(char *line, char *reply, size_t rsz, struct conn *c) {
   }
   struct tally t = {0, 0};
   if (strcmp(cmd, "vm_err") == 0) {
-    struct drm_xe_watch_notification_vm_err r = {
-        .base = {.type = WATCH_TYPE_DRM_XE_NOTIFY,
-                 .subtype = DRM_XE_WATCH_EVENT_VM_ERR,
-                 .info = (uint32_t)sizeof(r)},
-        .vm_id = (uint32_t)vm,
-        .error_code = (int32_t)code,
-    };
-    for (unsigned long i = 0; i < count; i++)
-      dev_post(d, &r, sizeof(r), STAMP_ID, &t);
+    post_vm_errs(d, (uint32_t)vm, (int32_t)code, count, &t);
     REPLY("ok %llu %llu", t.queued, t.lost);
   } else if (strcmp(cmd, "raw") == 0) {
     dev_post(d, bytes, nbytes, RAW, &t);
@@ -1593,14 +1599,7 @@ static bool ctl_handle(char *line, char *reply, size_t rsz, struct conn *c) {
     /* The flood and the unplug in one step, so no reader can drain the
      * ring between them: a removal record that finds the ring full is
      * lost like any other (post_one_notification()). */
-    struct drm_xe_watch_notification_vm_err r = {
-        .base = {.type = WATCH_TYPE_DRM_XE_NOTIFY,
-                 .subtype = DRM_XE_WATCH_EVENT_VM_ERR,
-                 .info = (uint32_t)sizeof(r)},
-        .error_code = -ENOMEM,
-    };
-    for (unsigned long i = 0; i < count; i++)
-      dev_post(d, &r, sizeof(r), STAMP_ID, &t);
+    post_vm_errs(d, 0, -ENOMEM, count, &t);
     dev_remove(d);
     if (count > 0)
       REPLY("ok %llu %llu", t.queued, t.lost);
