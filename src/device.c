@@ -171,15 +171,22 @@ const char *xw_failure_text(enum xw_stage stage, int err, const char *driver,
                es);
     break;
   case XW_STAGE_REMOVED:
+    snprintf(buf, len,
+             "the kernel ended the watch (removal record): the DRM file was "
+             "released");
+    break;
+  case XW_STAGE_UNPLUGGED:
+    /* No removal record comes: the kernel posts one only when the file is
+     * finally released, and our own fd keeps it open. */
     if (err == 0)
       snprintf(buf, len,
-               "the kernel ended the watch (removal record): the device was "
-               "unbound or removed");
-    else /* the removal record was lost in a full ring; DRM said ENODEV */
+               "the device was unplugged or its driver unbound (udev removed "
+               "the node); its file is closed until the node returns");
+    else
       snprintf(buf, len,
-               "the device was unbound or removed (its DRM file answers "
-               "ENODEV; the kernel's removal record was lost with other "
-               "records in a full queue)");
+               "the device was unplugged or its driver unbound (its DRM file "
+               "answers %s); its file is closed until the node returns",
+               en);
     break;
   case XW_STAGE_NONE:
   default:

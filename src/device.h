@@ -17,6 +17,7 @@ enum xw_stage {
   XW_STAGE_SUBSCRIBE, /* DRM_IOCTL_XE_WATCH_QUEUE */
   XW_STAGE_READ,      /* read() of the notification pipe failed or hit EOF */
   XW_STAGE_REMOVED,   /* the kernel sent a removal record */
+  XW_STAGE_UNPLUGGED, /* udev removed the node, or DRM answers ENODEV */
 };
 
 #define XW_NAME_LEN 64

@@ -22,6 +22,7 @@
 #define XW_SRC_TIMER (UINT64_MAX - 1)
 #define XW_SRC_SCAN (UINT64_MAX - 2)
 #define XW_SRC_UEVENT (UINT64_MAX - 3)
+#define XW_SRC_CHECK (UINT64_MAX - 4)
 
 struct xw_listener {
   struct xw_device **devs;
@@ -29,7 +30,7 @@ struct xw_listener {
   struct xw_queue *queue;
   struct xw_listener_config cfg;
 
-  int epfd, stop_fd, timer_fd, wake_fd, scan_fd;
+  int epfd, stop_fd, timer_fd, wake_fd, scan_fd, check_fd;
   c_complain_t attach_complaint, scan_complaint;
   bool wake_pending; /* records or events queued in this round */
   struct xw_uevents *uevents;
@@ -95,7 +96,7 @@ static void cause_code(enum xw_stage stage, int err, char *out, size_t len) {
   char nb[16];
   if (stage == XW_STAGE_DRIVER)
     sstrncpy(out, "not-xe", len);
-  else if (stage == XW_STAGE_REMOVED)
+  else if (stage == XW_STAGE_REMOVED || stage == XW_STAGE_UNPLUGGED)
     sstrncpy(out, "removed", len);
   else if (stage == XW_STAGE_READ && err == 0)
     sstrncpy(out, "eof", len);
@@ -554,13 +555,11 @@ static void handle_readable(struct xw_listener *l, struct xw_device *dev) {
     arm_timer(l);
     return;
   }
-  /* The kernel posts the removal record like any other, so a full ring
-   * swallows it and only the loss marker remains: without this probe a
-   * device unplugged mid-storm would look "listening" forever. Losses are
-   * rare (once per overflow), so the ioctl costs nothing in the steady
-   * state. */
+  /* A storm is when GPUs fail and get pulled: ask at once rather than at
+   * the next device check. Losses are rare (once per overflow), so the
+   * ioctl costs nothing in the steady state. */
   if (lost && xw_device_gone(dev->drm_fd)) {
-    fail(l, dev, XW_STAGE_REMOVED, -ENODEV, NULL);
+    fail(l, dev, XW_STAGE_UNPLUGGED, -ENODEV, NULL);
     arm_timer(l);
     return;
   }
@@ -572,6 +571,27 @@ static void handle_readable(struct xw_listener *l, struct xw_device *dev) {
    * happen with this buffer): start over with a fresh pipe. */
   fail(l, dev, XW_STAGE_READ, -err, NULL);
   arm_timer(l);
+}
+
+/* An unplugged GPU (drm_dev_unplug) sends no removal record while any fd of
+ * a file is open, and our own fd is one: only ENODEV from an ioctl tells.
+ * udev's "remove" says it at once; this probe is the safety net where udev
+ * events do not reach us (no udevd, a container's own network namespace). */
+static void check_devices(struct xw_listener *l) {
+  uint64_t ticks;
+  if (read(l->check_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+    ERROR("xe_watch plugin: device check timer: %s", STRERRNO);
+  bool failed = false;
+  for (size_t i = 0; i < l->ndev; i++) {
+    struct xw_device *d = l->devs[i];
+    if (atomic_load(&d->state) == XW_DEV_LISTENING &&
+        xw_device_gone(d->drm_fd)) {
+      fail(l, d, XW_STAGE_UNPLUGGED, -ENODEV, NULL);
+      failed = true;
+    }
+  }
+  if (failed)
+    arm_timer(l);
 }
 
 static struct xw_device *device_of(struct xw_listener *l,
@@ -597,6 +617,18 @@ static void handle_uevents(struct xw_listener *l) {
     struct xw_device *dev = device_of(l, &ev);
     if (dev == NULL)
       continue; /* another GPU: not ours to report */
+    if (ev.kind == XW_UEVENT_REMOVED) {
+      /* Only the node we hold: the card's or another node's removal says
+       * nothing about our file. */
+      if (atomic_load(&dev->state) == XW_DEV_LISTENING &&
+          ev.devnode[0] != '\0' &&
+          (strcmp(ev.devnode, dev->node) == 0 ||
+           strcmp(ev.devnode, dev->node_real) == 0)) {
+        fail(l, dev, XW_STAGE_UNPLUGGED, 0, NULL);
+        arm_timer(l);
+      }
+      continue;
+    }
     if (ev.kind == XW_UEVENT_ADDED) {
       /* A node of a device we wait for appeared: try now, not after the
        * back-off. */
@@ -649,6 +681,8 @@ bool xw_listener_dispatch(struct xw_listener *l, int timeout_ms) {
       xw_listener_attempt_due(l);
     } else if (src == XW_SRC_UEVENT) {
       handle_uevents(l);
+    } else if (src == XW_SRC_CHECK) {
+      check_devices(l);
     } else if (src == XW_SRC_SCAN) {
       uint64_t ticks;
       if (read(l->scan_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
@@ -694,6 +728,7 @@ int xw_listener_create(struct xw_listener **out, struct xw_device **devs,
   l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   l->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   l->scan_fd = -1;
+  l->check_fd = -1;
   l->attach_complaint = (c_complain_t)C_COMPLAIN_INIT_STATIC;
   l->scan_complaint = (c_complain_t)C_COMPLAIN_INIT_STATIC;
   int err = 0;
@@ -711,6 +746,16 @@ int xw_listener_create(struct xw_listener **out, struct xw_device **devs,
               STRERROR(-uerr));
     else
       err = add_source(l->epfd, xw_uevents_fd(l->uevents), XW_SRC_UEVENT);
+  }
+  if (err == 0 && cfg->device_check > 0) {
+    l->check_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    struct itimerspec its = {
+        .it_value = CDTIME_T_TO_TIMESPEC(cfg->device_check),
+        .it_interval = CDTIME_T_TO_TIMESPEC(cfg->device_check)};
+    if (l->check_fd < 0 || timerfd_settime(l->check_fd, 0, &its, NULL) != 0)
+      err = -errno;
+    else
+      err = add_source(l->epfd, l->check_fd, XW_SRC_CHECK);
   }
   if (err == 0 && cfg->proc_root != NULL) {
     l->scan_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -757,6 +802,7 @@ void xw_listener_destroy(struct xw_listener *l) {
   close_fd(&l->wake_fd);
   close_fd(&l->timer_fd);
   close_fd(&l->scan_fd);
+  close_fd(&l->check_fd);
   xw_uevents_close(l->uevents);
   free(l);
 }

@@ -121,7 +121,8 @@ struct xw_listener_config {
   cdtime_t client_scan;
   const regex_t *client_process; /* NULL: any */
   const regex_t *client_cgroup;  /* NULL: any */
-  bool uevents; /* listen to udev for wedged devices and coredumps */
+  bool uevents;          /* listen to udev for wedged devices and coredumps */
+  cdtime_t device_check; /* probe listening devices for ENODEV; 0: never */
 };
 
 struct xw_listener;

@@ -18,6 +18,7 @@ void xw_config_init(struct xw_config *cfg) {
   cfg->notify_window = TIME_T_TO_CDTIME_T(60);
   cfg->notify_queue = XW_DEFAULT_NOTIFY_QUEUE;
   cfg->client_scan = TIME_T_TO_CDTIME_T(10);
+  cfg->device_check = TIME_T_TO_CDTIME_T(5);
   cfg->watch_uevents = true;
 }
 
@@ -100,6 +101,21 @@ static int get_positive_time(const oconfig_item_t *ci, cdtime_t *out) {
     return -1;
   if (t == 0) {
     ERROR("xe_watch plugin: %s must be a positive number of seconds.", ci->key);
+    return -1;
+  }
+  *out = t;
+  return 0;
+}
+
+/* 0 turns the probe off; beyond a day it would be no safety net at all. */
+static int get_check_interval(const oconfig_item_t *ci, cdtime_t *out) {
+  cdtime_t t;
+  if (cf_util_get_cdtime(ci, &t) != 0)
+    return -1;
+  if (t > TIME_T_TO_CDTIME_T(86400)) {
+    ERROR("xe_watch plugin: DeviceCheckInterval %.3f is out of range: use 0 "
+          "(off) to 86400 seconds.",
+          CDTIME_T_TO_DOUBLE(t));
     return -1;
   }
   *out = t;
@@ -206,6 +222,8 @@ int xw_config_parse(struct xw_config *cfg, const oconfig_item_t *ci) {
       err = cf_util_get_boolean(c, &cfg->watch_uevents);
     else if (strcasecmp("AutoDiscover", c->key) == 0)
       err = cf_util_get_boolean(c, &cfg->auto_discover);
+    else if (strcasecmp("DeviceCheckInterval", c->key) == 0)
+      err = get_check_interval(c, &cfg->device_check);
     else {
       ERROR("xe_watch plugin: unknown option \"%s\"; see collectd-xe_watch(5) "
             "for the options.",

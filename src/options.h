@@ -30,6 +30,7 @@ struct xw_config {
   char *client_cgroup;     /* ClientCgroupMatch: regex on cgroup path */
   bool watch_uevents;      /* WatchUevents: wedged GPUs, coredumps */
   bool auto_discover;      /* AutoDiscover: every xe render node udev knows */
+  cdtime_t device_check;   /* DeviceCheckInterval: ENODEV probe, 0 = off */
 };
 
 #define XW_DEFAULT_QUEUE_SIZE 256

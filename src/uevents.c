@@ -154,6 +154,10 @@ int xw_uevents_next(struct xw_uevents *u, struct xw_uevent *ev) {
     ev->kind = XW_UEVENT_ADDED;
     pci_slot_of(d, ev->pci_slot, sizeof(ev->pci_slot));
   } else if (subsystem != NULL && strcmp(subsystem, "drm") == 0 &&
+             action != NULL && strcmp(action, "remove") == 0) {
+    /* The parent is gone from sysfs by now: match by devnode only. */
+    ev->kind = XW_UEVENT_REMOVED;
+  } else if (subsystem != NULL && strcmp(subsystem, "drm") == 0 &&
              action != NULL && strcmp(action, "change") == 0) {
     const char *wedged = udev_device_get_property_value(d, "WEDGED");
     if (wedged != NULL) {

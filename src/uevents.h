@@ -22,7 +22,8 @@ enum xw_uevent_kind {
   XW_UEVENT_OTHER,
   XW_UEVENT_WEDGED,
   XW_UEVENT_COREDUMP,
-  XW_UEVENT_ADDED, /* a DRM node appeared: a device may be back */
+  XW_UEVENT_ADDED,   /* a DRM node appeared: a device may be back */
+  XW_UEVENT_REMOVED, /* a DRM node went: its GPU was unplugged or unbound */
 };
 
 /** What one uevent says, with the names to match it to a device by. */

@@ -160,6 +160,7 @@ static int xw_init(void) {
       .client_process = g_have_rx_process ? &g_rx_process : NULL,
       .client_cgroup = g_have_rx_cgroup ? &g_rx_cgroup : NULL,
       .uevents = g_cfg.watch_uevents,
+      .device_check = g_cfg.device_check,
   };
   if (err == 0)
     err = xw_listener_create(&g_listener, g_devs, g_ndev, &g_queue, &lc);

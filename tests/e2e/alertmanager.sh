@@ -120,7 +120,7 @@ check "the pager got XeVmError for renderD129 firing" xw_wait 10 hook_has gpu-on
 
 # The listener goes down, and comes back.
 xw_inject remove /dev/dri/renderD128 >/dev/null
-down="^XeWatchNotListening\|warning\|$XW_HOST\|$XW_HOST\|renderD128\|\|\|\|/dev/dri/renderD128\|Not listening on renderD128 \(/dev/dri/renderD128\): [^|]*removal record[^|]*\|[^|]*removal record[^|]*\|active\|86400\|alertname,device,host,instance,severity$"
+down="^XeWatchNotListening\|warning\|$XW_HOST\|$XW_HOST\|renderD128\|\|\|\|/dev/dri/renderD128\|Not listening on renderD128 \(/dev/dri/renderD128\): [^|]*unplugged[^|]*\|[^|]*unplugged[^|]*\|active\|86400\|alertname,device,host,instance,severity$"
 check "removal: XeWatchNotListening for renderD128 with the cause, lasting --state-ttl (86400 s)" \
 	xw_wait 15 am_has "$down"
 check "the pager got XeWatchNotListening for renderD128 firing" \

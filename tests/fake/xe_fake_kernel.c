@@ -1272,10 +1272,19 @@ static long long now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A file opened before the device's last unplug: it stays open, but the
+ * device behind it is gone (drm_dev_is_unplugged()). */
+static bool dfile_unplugged(const struct dfile *f) {
+  return f->gen != f->dev->gen;
+}
+
+/* Watches on files of the device as it is now: an unplugged file's watches
+ * linger until its release but can hear nothing. */
 static unsigned int dev_watch_count(const struct device *d) {
   unsigned int n = 0;
   for (const struct dfile *f = d->files; f; f = f->next)
-    for (const struct watch *w = f->watches; w; w = w->file_next)
+    for (const struct watch *w = f->watches; w && !dfile_unplugged(f);
+         w = w->file_next)
       n++;
   return n;
 }
@@ -1285,7 +1294,8 @@ static unsigned int dev_watch_count(const struct device *d) {
 static void dev_post(struct device *d, const void *rec, size_t len,
                      enum stamp how, struct tally *t) {
   for (struct dfile *f = d->files; f; f = f->next)
-    for (struct watch *w = f->watches; w; w = w->file_next)
+    for (struct watch *w = f->watches; w && !dfile_unplugged(f);
+         w = w->file_next)
       post_to_watch(w, rec, len, how, how == STAMP_ID, t);
 }
 
@@ -1302,12 +1312,11 @@ static unsigned int wait_count(const struct conn *c) {
   return c->wdev ? dev_watch_count(c->wdev) : remote_watched_count();
 }
 
-/* Device removal: every watch gets its removal record and dies; open files
- * stay open but are unplugged for good (as a hot-unplugged drm_device). */
+/* Device removal as drm_dev_unplug() does it: open files stay open but are
+ * unplugged for good (every ioctl answers ENODEV), and their watches stay
+ * too: a removal record comes only when a file is finally released, never
+ * while any fd of it is open (measured on a real kernel, REALKERNEL.md). */
 static void dev_remove(struct device *d) {
-  for (struct dfile *f = d->files; f; f = f->next)
-    while (f->watches)
-      watch_remove_notify(f->watches);
   d->gen++;
   d->state = DEV_ABSENT;
 }
@@ -1597,8 +1606,8 @@ static bool ctl_handle(char *line, char *reply, size_t rsz, struct conn *c) {
     REPLY("ok %llu %llu", t.queued, t.lost);
   } else if (strcmp(cmd, "remove") == 0) {
     /* The flood and the unplug in one step, so no reader can drain the
-     * ring between them: a removal record that finds the ring full is
-     * lost like any other (post_one_notification()). */
+     * ring between them: the reader's next ioctl is the first to see the
+     * unplug. */
     post_vm_errs(d, 0, -ENOMEM, count, &t);
     dev_remove(d);
     if (count > 0)
@@ -2237,10 +2246,6 @@ static void fx_refresh(int fd) {
     fx_put_fd(fd, e->obj);
   unlock();
   errno = saved;
-}
-
-static bool dfile_unplugged(const struct dfile *f) {
-  return f->gen != f->dev->gen;
 }
 
 /* drm_copy_field(): copy at most *len bytes, no NUL, and always report the

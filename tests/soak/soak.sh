@@ -21,8 +21,8 @@
 #    within 1 s of SIGTERM.
 # Environment: DURATION, SAMPLE (DURATION/6), WARMUP (10), RSS_GROWTH_KB,
 # DEVICES (4), SOAK_SEED (random), and lib.sh's XW_* variables. Half the
-# removals come right behind a burst that fills the ring, so the kernel
-# loses their removal records (only a loss marker arrives).
+# removals (unplugs: no removal record while collectd's fd is open) come
+# right behind a burst that fills the ring, so a loss marker precedes them.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 : "${XW_SRCDIR:=$(cd "$here/../.." && pwd)}"
@@ -121,7 +121,7 @@ one_op() {
 	elif [ "${down[$d]}" = 0 ] && [ $r -lt 97 ]; then
 		if [ $((RANDOM % 2)) = 0 ]; then
 			xw_inject remove "/dev/dri/$d" >/dev/null && down[$d]=1 removals=$((removals + 1))
-		else # unplugged mid-burst: the full ring loses the removal record
+		else # unplugged right behind a burst that filled the ring
 			n=$((ring * 2))
 			records=$((records + n))
 			e=$injections_failed
@@ -172,7 +172,7 @@ rss1=$(rss) fd1=$(nfds)
 report end
 echo "# $records records in $ops operations over $((t_end - t_start)) s;" \
 	"$lost_total dropped by the kernel's ring; $removals removals" \
-	"($lost_removals of them behind a burst that lost the removal record);" \
+	"($lost_removals of them right behind a burst that filled the ring);" \
 	"$injections_failed injections refused"
 
 for d in "${devs[@]}"; do

@@ -193,6 +193,26 @@ START_TEST(added_node_is_retried_at_once) {
 }
 END_TEST
 
+/* udev's "remove" for a node is how an unplug is heard at once: the kernel
+ * sends no removal record while our fd holds the file. */
+START_TEST(removed_node_is_parsed) {
+  struct xw_uevents *u;
+  ck_assert_int_eq(xw_uevents_open(&u), 0);
+  umockdev_testbed_uevent(tb, card, "remove");
+  struct xw_uevent ev = {0};
+  int got = 0;
+  for (int i = 0; i < 200 && !got; i++) {
+    got = xw_uevents_next(u, &ev);
+    if (!got)
+      usleep(10000);
+  }
+  ck_assert_int_eq(got, 1);
+  ck_assert_int_eq(ev.kind, XW_UEVENT_REMOVED);
+  ck_assert_str_eq(ev.devnode, "/dev/dri/card0");
+  xw_uevents_close(u);
+}
+END_TEST
+
 static Suite *uevents_suite(void) {
   Suite *s = suite_create("uevents");
   TCase *tc = tcase_create("umockdev");
@@ -204,6 +224,7 @@ static Suite *uevents_suite(void) {
   tcase_add_test(tc, wedge_methods);
   tcase_add_test(tc, discovers_xe_render_nodes);
   tcase_add_test(tc, added_node_is_retried_at_once);
+  tcase_add_test(tc, removed_node_is_parsed);
   suite_add_tcase(s, tc);
   return s;
 }
