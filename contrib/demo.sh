@@ -80,7 +80,7 @@ cid=$(awk '/^client /{print $3; exit}' "$d/client.out")
 "$inject" vm-err --client "$cid" --vm 5 --errno ETIME >/dev/null
 step 5 "renderD129 is removed, then comes back"
 "$inject" remove /dev/dri/renderD129 >/dev/null
-step 3 "renderD129 restored"
+step 6 "renderD129 restored (the unplug was noticed by the device check, DeviceCheckInterval 5 s)"
 "$inject" restore /dev/dri/renderD129 >/dev/null
 step 9 "stopping collectd"
 kill -TERM $pid

@@ -52,7 +52,8 @@ static const struct {
     {XW_STAGE_SUBSCRIBE, -ENODEV, "the device is gone"},
     {XW_STAGE_READ, 0, "end of file"},
     {XW_STAGE_REMOVED, 0, "removal record"},
-    {XW_STAGE_REMOVED, -ENODEV, "removal record was lost"},
+    {XW_STAGE_UNPLUGGED, 0, "udev removed the node"},
+    {XW_STAGE_UNPLUGGED, -ENODEV, "answers ENODEV"},
 };
 
 START_TEST(failure_texts) {

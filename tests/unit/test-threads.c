@@ -114,7 +114,8 @@ static void plugin_start(unsigned queue_len) {
   struct xw_listener_config lc = {.queue_notes = cfg.queue_size,
                                   .retry_min = cfg.retry_interval,
                                   .retry_max = cfg.retry_max,
-                                  .queue_vm_errs = true};
+                                  .queue_vm_errs = true,
+                                  .device_check = MS_TO_CDTIME_T(20)};
   ck_assert_int_eq(xw_listener_create(&listener, devs, NDEV, &queue, &lc), 0);
   ck_assert_int_eq(xw_dispatcher_create(&dispatcher, &cfg, devs, NDEV, &queue,
                                         xw_listener_wake_fd(listener)),
