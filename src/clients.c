@@ -1,16 +1,13 @@
 /* SPDX-License-Identifier: MIT */
+/* What procfs says about a workload's DRM file: pure parsers. */
 #include "clients.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/pidfd.h>
-#include <unistd.h>
 
 static void copy_str(char *out, size_t len, const char *src, size_t n) {
   if (n >= len)
@@ -103,125 +100,4 @@ void xw_container_id(const char *cgroup, char *out, size_t len) {
     if (*p == '\0')
       return;
   }
-}
-
-/* Read a small procfs file; returns its length or -1. */
-static ssize_t read_small(const char *path, char *buf, size_t len) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return -1;
-  ssize_t n = read(fd, buf, len - 1);
-  close(fd);
-  if (n < 0)
-    return -1;
-  buf[n] = '\0';
-  return n;
-}
-
-static pid_t self_pid(const char *proc_root) {
-  char path[4096], link[32];
-  snprintf(path, sizeof(path), "%s/self", proc_root);
-  /* Under a host /proc mounted in a container, "self" names our pid in
-   * the host's namespace, which getpid() does not. */
-  ssize_t n = readlink(path, link, sizeof(link) - 1);
-  if (n > 0) {
-    link[n] = '\0';
-    return (pid_t)atoi(link);
-  }
-  return getpid();
-}
-
-static bool all_digits(const char *s) {
-  if (*s == '\0')
-    return false;
-  for (; *s != '\0'; s++)
-    if (!isdigit((unsigned char)*s))
-      return false;
-  return true;
-}
-
-/* One process: every DRM fd whose fdinfo names `driver`, once per client
- * id (a file shared by several fds of the process is one client). */
-static int scan_process(const char *proc_root, const char *pid_name,
-                        const char *driver, xw_client_cb cb, void *ctx) {
-  char path[4096];
-  snprintf(path, sizeof(path), "%s/%s/fd", proc_root, pid_name);
-  DIR *d = opendir(path);
-  if (d == NULL)
-    return 0; /* gone, or not ours to read */
-
-  uint64_t seen[64];
-  size_t nseen = 0;
-  int found = 0;
-  bool have_meta = false;
-  struct xw_client c = {.pid = (pid_t)atoi(pid_name)};
-  char text[2048];
-
-  for (struct dirent *e; (e = readdir(d)) != NULL;) {
-    if (!all_digits(e->d_name))
-      continue;
-    /* The link is cheap and filters out every non-DRM fd before fdinfo. */
-    ssize_t n = readlinkat(dirfd(d), e->d_name, c.link, sizeof(c.link) - 1);
-    if (n <= 0)
-      continue;
-    c.link[n] = '\0';
-    if (strncmp(c.link, "/dev/dri/", 9) != 0)
-      continue;
-    snprintf(path, sizeof(path), "%s/%s/fdinfo/%s", proc_root, pid_name,
-             e->d_name);
-    if (read_small(path, text, sizeof(text)) < 0 ||
-        !xw_fdinfo_parse(text, &c) || strcmp(c.driver, driver) != 0)
-      continue;
-    bool dup = false;
-    for (size_t i = 0; i < nseen && !dup; i++)
-      dup = seen[i] == c.client_id;
-    if (dup)
-      continue;
-    if (nseen < sizeof(seen) / sizeof(seen[0]))
-      seen[nseen++] = c.client_id;
-    if (!have_meta) {
-      snprintf(path, sizeof(path), "%s/%s/comm", proc_root, pid_name);
-      if (read_small(path, text, sizeof(text)) < 0)
-        text[0] = '\0';
-      copy_str(c.comm, sizeof(c.comm), text, strcspn(text, "\n"));
-      snprintf(path, sizeof(path), "%s/%s/cgroup", proc_root, pid_name);
-      if (read_small(path, text, sizeof(text)) < 0)
-        text[0] = '\0';
-      xw_cgroup_path(text, c.cgroup, sizeof(c.cgroup));
-      xw_container_id(c.cgroup, c.container, sizeof(c.container));
-      have_meta = true;
-    }
-    c.fd = atoi(e->d_name);
-    cb(ctx, &c);
-    found++;
-  }
-  closedir(d);
-  return found;
-}
-
-int xw_clients_scan(const char *proc_root, const char *driver, xw_client_cb cb,
-                    void *ctx) {
-  DIR *d = opendir(proc_root);
-  if (d == NULL)
-    return -errno;
-  pid_t me = self_pid(proc_root);
-  int found = 0;
-  for (struct dirent *e; (e = readdir(d)) != NULL;) {
-    if (!all_digits(e->d_name) || (pid_t)atoi(e->d_name) == me)
-      continue;
-    found += scan_process(proc_root, e->d_name, driver, cb, ctx);
-  }
-  closedir(d);
-  return found;
-}
-
-int xw_client_dup(pid_t pid, int fd) {
-  int pidfd = pidfd_open(pid, 0);
-  if (pidfd < 0)
-    return -errno;
-  /* pidfd_getfd sets O_CLOEXEC on the new fd. */
-  int dup = pidfd_getfd(pidfd, fd, 0);
-  int err = errno;
-  close(pidfd);
-  return dup >= 0 ? dup : -err;
 }

@@ -5,9 +5,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Discovery of the workloads' DRM files ("clients") through procfs, and
- * duplicating one into this process. A watch subscribed through the
- * duplicate hears that workload's VMs; the duplicate is closed at once. */
+/* What procfs says about a workload's DRM file ("client"): parsers of
+ * fdinfo and cgroup text, pure and allocation-free. */
 
 #define XW_COMM_LEN 32
 #define XW_CGROUP_LEN 256
@@ -40,21 +39,5 @@ void xw_cgroup_path(const char *text, char *out, size_t len);
 /** A container id (64 hex digits, as docker, containerd, CRI-O and podman
  *  put in cgroup paths) in a cgroup path, "" if none. Pure. */
 void xw_container_id(const char *cgroup, char *out, size_t len);
-
-typedef void (*xw_client_cb)(void *ctx, const struct xw_client *c);
-
-/**
- * Walk proc_root for DRM files driven by `driver`, calling cb once per
- * (process, client id); skips this process. Returns how many were found, or
- * a negative errno if proc_root cannot be read. Processes that vanish
- * during the walk are skipped.
- */
-int xw_clients_scan(const char *proc_root, const char *driver, xw_client_cb cb,
-                    void *ctx);
-
-/** Duplicate the client's DRM fd into this process (pidfd_open +
- *  pidfd_getfd; needs CAP_SYS_PTRACE for other users' processes). Returns
- *  an O_CLOEXEC fd the caller must close, or a negative errno. */
-int xw_client_dup(pid_t pid, int fd);
 
 #endif

@@ -31,8 +31,8 @@ struct xw_listener {
   struct xw_listener_config cfg;
 
   int epfd, stop_fd, timer_fd, wake_fd, scan_fd, check_fd;
-  c_complain_t attach_complaint, scan_complaint;
-  bool wake_pending; /* records or events queued in this round */
+  struct xw_attach *attach; /* NULL unless WatchClients */
+  bool wake_pending;        /* records or events queued in this round */
   struct xw_uevents *uevents;
   pthread_t thread;
   bool running;
@@ -68,8 +68,7 @@ struct xw_device *xw_device_new(const char *node, unsigned index) {
 void xw_device_free(struct xw_device *dev) {
   if (dev == NULL)
     return;
-  for (size_t i = 0; i < XW_WATCH_SLOTS; i++)
-    free(dev->clients[i]);
+  xw_watch_slots_free(&dev->watches);
   pthread_mutex_destroy(&dev->lock);
   free(dev->node);
   free(dev);
@@ -104,19 +103,6 @@ static void cause_code(enum xw_stage stage, int err, char *out, size_t len) {
     sstrncpy(out, xw_errno_name(err, nb, sizeof(nb)), len);
 }
 
-bool xw_device_client(struct xw_device *dev, unsigned watch_id, uint32_t serial,
-                      struct xw_client_attr *out) {
-  if (watch_id == 0 || watch_id >= XW_WATCH_SLOTS)
-    return false;
-  pthread_mutex_lock(&dev->lock);
-  const struct xw_client_attr *a = dev->clients[watch_id];
-  bool ok = a != NULL && a->serial == serial;
-  if (ok)
-    *out = *a;
-  pthread_mutex_unlock(&dev->lock);
-  return ok;
-}
-
 static void wake(struct xw_listener *l) {
   uint64_t one = 1;
   /* EAGAIN means the counter is saturated: the reader is woken anyway. */
@@ -143,15 +129,7 @@ static void teardown(struct xw_listener *l, struct xw_device *dev) {
   close_fd(&dev->drm_fd);
   close_fd(&dev->pipe_rd);
   close_fd(&dev->pipe_wr);
-  /* Closing the pipe ended every client watch on it, silently. */
-  if (dev->nclients > 0) {
-    pthread_mutex_lock(&dev->lock);
-    for (size_t i = 1; i < XW_WATCH_SLOTS; i++)
-      if (dev->clients[i] != NULL)
-        dev->clients[i]->live = false;
-    pthread_mutex_unlock(&dev->lock);
-    dev->nclients = 0;
-  }
+  xw_attach_pipe_closed(dev);
 }
 
 static void arm_timer(struct xw_listener *l) {
@@ -227,178 +205,6 @@ static void scan_soon(struct xw_listener *l) {
   its.it_interval = CDTIME_T_TO_TIMESPEC(l->cfg.client_scan);
   if (timerfd_settime(l->scan_fd, 0, &its, NULL) != 0)
     ERROR("xe_watch plugin: cannot arm the client scan timer: %s", STRERRNO);
-}
-
-static unsigned free_slot(struct xw_device *dev) {
-  for (unsigned n = 0; n < XW_WATCH_SLOTS - 1; n++) {
-    unsigned slot = 1 + (dev->next_slot + n) % (XW_WATCH_SLOTS - 1);
-    if (dev->clients[slot] == NULL || !dev->clients[slot]->live)
-      return slot;
-  }
-  return 0;
-}
-
-/* The slot of the live watch on DRM client client_id; 0 if none. */
-static unsigned slot_of(const struct xw_device *dev, uint64_t client_id) {
-  if (dev->nclients == 0)
-    return 0;
-  for (unsigned i = 1; i < XW_WATCH_SLOTS; i++) {
-    const struct xw_client_attr *a = dev->clients[i];
-    if (a != NULL && a->live && a->client_id == client_id)
-      return i;
-  }
-  return 0;
-}
-
-/* Subscribe dev's pipe to a workload's DRM file through a duplicate that is
- * closed at once: the watch holds no reference to the file, so the
- * workload's lifetime and resources are never extended, and its removal
- * record tells when the file is gone. */
-static void attach_client(struct xw_listener *l, struct xw_device *dev,
-                          const struct xw_client *c) {
-  if (slot_of(dev, c->client_id) != 0)
-    return;
-  unsigned slot = free_slot(dev);
-  if (slot == 0) {
-    c_complain(LOG_WARNING, &l->attach_complaint,
-               "xe_watch plugin: %s (%s): %u client watches, the most one "
-               "notification pipe carries; pid %d (%s) is not watched",
-               dev->node, dev->name, dev->nclients, (int)c->pid, c->comm);
-    return;
-  }
-  int fd = xw_client_dup(c->pid, c->fd);
-  if (fd < 0) {
-    if (fd == -ESRCH || fd == -EBADF)
-      return; /* the process or its file went away meanwhile */
-    if (fd == -EPERM || fd == -EACCES)
-      c_complain(LOG_ERR, &l->attach_complaint,
-                 "xe_watch plugin: cannot attach to pid %d (%s), a DRM client "
-                 "of %s: pidfd_getfd failed with %s; collectd needs "
-                 "CAP_SYS_PTRACE (see contrib/systemd/xe_watch.conf). "
-                 "Device nodes are still watched.",
-                 (int)c->pid, c->comm, dev->name,
-                 fd == -EPERM ? "EPERM" : "EACCES");
-    else if (fd == -ENOSYS)
-      c_complain(LOG_ERR, &l->attach_complaint,
-                 "xe_watch plugin: cannot attach to DRM clients: this kernel "
-                 "has no pidfd_getfd (Linux 5.6 or later is needed)");
-    else
-      c_complain(LOG_ERR, &l->attach_complaint,
-                 "xe_watch plugin: cannot attach to pid %d (%s) on %s: %s",
-                 (int)c->pid, c->comm, dev->name, STRERROR(-fd));
-    return;
-  }
-  int err = xw_subscribe(fd, dev->pipe_rd, slot);
-  close(fd);
-  if (err != 0) {
-    if (err != -EBUSY) /* EBUSY: that file is already on this pipe */
-      c_complain(LOG_ERR, &l->attach_complaint,
-                 "xe_watch plugin: cannot watch pid %d (%s) on %s: "
-                 "DRM_IOCTL_XE_WATCH_QUEUE failed: %s",
-                 (int)c->pid, c->comm, dev->name, STRERROR(-err));
-    return;
-  }
-  struct xw_client_attr *a = calloc(1, sizeof(*a));
-  if (a == NULL)
-    return; /* the watch stays; its records are counted, not attributed */
-  a->serial = ++dev->serial;
-  a->live = true;
-  a->client_id = c->client_id;
-  a->pid = c->pid;
-  sstrncpy(a->comm, c->comm, sizeof(a->comm));
-  sstrncpy(a->cgroup, c->cgroup, sizeof(a->cgroup));
-  sstrncpy(a->container, c->container, sizeof(a->container));
-  pthread_mutex_lock(&dev->lock);
-  struct xw_client_attr *old = dev->clients[slot];
-  dev->clients[slot] = a;
-  pthread_mutex_unlock(&dev->lock);
-  free(old);
-  dev->nclients++;
-  dev->next_slot = slot;
-  dev->client_seen[slot] = true; /* attached during a recheck scan */
-  c_release(LOG_INFO, &l->attach_complaint,
-            "xe_watch plugin: attaching to DRM clients works again");
-  INFO("xe_watch plugin: %s (%s): watching the VMs of pid %d (%s), DRM "
-       "client %" PRIu64 "%s%s",
-       dev->node, dev->name, (int)c->pid, c->comm, c->client_id,
-       c->cgroup[0] ? ", cgroup " : "", c->cgroup);
-}
-
-/* During a recheck scan: the client's file still exists, so its watch
- * does too. */
-static void mark_seen(struct xw_listener *l, uint64_t client_id) {
-  for (size_t i = 0; i < l->ndev; i++) {
-    struct xw_device *d = l->devs[i];
-    unsigned slot = d->recheck_clients ? slot_of(d, client_id) : 0;
-    if (slot != 0)
-      d->client_seen[slot] = true;
-  }
-}
-
-static bool matches(const regex_t *rx, const char *s) {
-  return rx == NULL || regexec(rx, s, 0, NULL, 0) == 0;
-}
-
-static void on_client(void *ctx, const struct xw_client *c) {
-  struct xw_listener *l = ctx;
-  mark_seen(l, c->client_id);
-  if (!matches(l->cfg.client_process, c->comm) ||
-      !matches(l->cfg.client_cgroup, c->cgroup))
-    return;
-  for (size_t i = 0; i < l->ndev; i++) {
-    struct xw_device *d = l->devs[i];
-    if (atomic_load(&d->state) != XW_DEV_LISTENING)
-      continue;
-    /* The PCI slot names the GPU whichever node the client opened; the
-     * node path covers devices sysfs does not place on PCI. */
-    if ((c->pdev[0] != '\0' && strcmp(c->pdev, d->name) == 0) ||
-        strcmp(c->link, d->node_real) == 0 || strcmp(c->link, d->node) == 0) {
-      attach_client(l, d, c);
-      return;
-    }
-  }
-}
-
-static void client_removed(struct xw_device *dev, unsigned watch_id,
-                           const char *how) {
-  struct xw_client_attr *a = dev->clients[watch_id];
-  pthread_mutex_lock(&dev->lock);
-  a->live = false;
-  pthread_mutex_unlock(&dev->lock);
-  dev->nclients--;
-  INFO("xe_watch plugin: %s (%s): pid %d (%s) released DRM client %" PRIu64
-       "; its watch ended%s",
-       dev->node, dev->name, (int)a->pid, a->comm, a->client_id, how);
-}
-
-static void scan_clients(struct xw_listener *l) {
-  for (size_t i = 0; i < l->ndev; i++)
-    if (l->devs[i]->recheck_clients)
-      memset(l->devs[i]->client_seen, 0, sizeof(l->devs[i]->client_seen));
-  int n = xw_clients_scan(l->cfg.proc_root, "xe", on_client, l);
-  if (n < 0) {
-    c_complain(LOG_ERR, &l->scan_complaint,
-               "xe_watch plugin: cannot scan %s for DRM clients: %s; check "
-               "ProcRoot",
-               l->cfg.proc_root, STRERROR(-n));
-    return; /* a recheck needs a complete scan: keep it for the next */
-  }
-  c_release(LOG_INFO, &l->scan_complaint,
-            "xe_watch plugin: scanning %s for DRM clients works again",
-            l->cfg.proc_root);
-  /* A live watch whose file no process holds any more: the kernel ended it
-   * and its removal record was among the lost ones. */
-  for (size_t i = 0; i < l->ndev; i++) {
-    struct xw_device *d = l->devs[i];
-    if (!d->recheck_clients)
-      continue;
-    d->recheck_clients = false;
-    for (unsigned s = 1; s < XW_WATCH_SLOTS && d->nclients > 0; s++)
-      if (d->clients[s] != NULL && d->clients[s]->live && !d->client_seen[s])
-        client_removed(d, s,
-                       " (no process holds it any more; its removal record "
-                       "was lost in a full queue)");
-  }
 }
 
 static void attempt(struct xw_listener *l, struct xw_device *dev) {
@@ -483,12 +289,12 @@ static bool handle_records(struct xw_listener *l, struct xw_device *dev,
       ctr_add(&c->by_errno[xw_errno_slot(ev.error_code)], 1);
       if (l->queue == NULL)
         break;
-      const struct xw_client_attr *a = dev->clients[ev.watch_id];
       struct xw_qitem it = {.time = now,
                             .device = dev->index,
                             .vm_id = ev.vm_id,
                             .error_code = ev.error_code,
-                            .serial = a != NULL ? a->serial : 0,
+                            .serial =
+                                xw_watch_serial(&dev->watches, ev.watch_id),
                             .watch_id = ev.watch_id};
       if (!xw_queue_push(l->queue, &it))
         ctr_add(&c->dropped, 1);
@@ -501,10 +307,7 @@ static bool handle_records(struct xw_listener *l, struct xw_device *dev,
     case XW_EV_REMOVAL:
       if (ev.watch_id == dev->watch_id)
         removed = true;
-      else if (dev->clients[ev.watch_id] != NULL &&
-               dev->clients[ev.watch_id]->live)
-        client_removed(dev, ev.watch_id, "");
-      else
+      else if (!xw_attach_removed(dev, ev.watch_id))
         ctr_add(&c->unknown, 1);
       break;
     case XW_EV_UNKNOWN:
@@ -563,8 +366,8 @@ static void handle_readable(struct xw_listener *l, struct xw_device *dev) {
     arm_timer(l);
     return;
   }
-  if (lost && dev->nclients > 0)
-    dev->recheck_clients = true;
+  if (lost)
+    xw_attach_lost(dev);
   if (n > 0 || err == EAGAIN || err == EINTR)
     return;
   /* EOF, or an error that would repeat on every wakeup (ENOBUFS cannot
@@ -687,7 +490,7 @@ bool xw_listener_dispatch(struct xw_listener *l, int timeout_ms) {
       uint64_t ticks;
       if (read(l->scan_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
         ERROR("xe_watch plugin: client scan timer: %s", STRERRNO);
-      scan_clients(l);
+      xw_attach_scan(l->attach);
     } else if (src < l->ndev) {
       handle_readable(l, l->devs[src]);
     }
@@ -729,8 +532,6 @@ int xw_listener_create(struct xw_listener **out, struct xw_device **devs,
   l->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   l->scan_fd = -1;
   l->check_fd = -1;
-  l->attach_complaint = (c_complain_t)C_COMPLAIN_INIT_STATIC;
-  l->scan_complaint = (c_complain_t)C_COMPLAIN_INIT_STATIC;
   int err = 0;
   if (l->epfd < 0 || l->stop_fd < 0 || l->wake_fd < 0 || l->timer_fd < 0)
     err = -errno;
@@ -756,6 +557,12 @@ int xw_listener_create(struct xw_listener **out, struct xw_device **devs,
       err = -errno;
     else
       err = add_source(l->epfd, l->check_fd, XW_SRC_CHECK);
+  }
+  if (err == 0 && cfg->proc_root != NULL) {
+    struct xw_attach_config ac = {.proc_root = cfg->proc_root,
+                                  .client_process = cfg->client_process,
+                                  .client_cgroup = cfg->client_cgroup};
+    err = xw_attach_create(&l->attach, devs, ndev, &ac);
   }
   if (err == 0 && cfg->proc_root != NULL) {
     l->scan_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -804,5 +611,6 @@ void xw_listener_destroy(struct xw_listener *l) {
   close_fd(&l->scan_fd);
   close_fd(&l->check_fd);
   xw_uevents_close(l->uevents);
+  xw_attach_destroy(l->attach);
   free(l);
 }

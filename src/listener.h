@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "clients.h"
+#include "attach.h"
 #include "device.h"
 #include "queue.h"
 
@@ -47,22 +47,6 @@ struct xw_counters {
   _Atomic uint64_t by_errno[XW_ERRNO_SLOTS];
 };
 
-/* Watch ids on a device's pipe: 0 is the node's own file, the rest go to
- * workloads' files (clients). */
-#define XW_WATCH_SLOTS 256
-
-/** Who a client watch belongs to, as found at attach time. Immutable once
- *  published; replaced (never edited) when its slot is reused. */
-struct xw_client_attr {
-  uint32_t serial; /* per device, bumped on every attach */
-  bool live;       /* false once its removal record arrived */
-  uint64_t client_id;
-  pid_t pid;
-  char comm[XW_COMM_LEN];
-  char cgroup[XW_CGROUP_LEN];
-  char container[XW_CONTAINER_LEN];
-};
-
 /** One configured device node and everything known about it. */
 struct xw_device {
   char *node; /* as configured */
@@ -74,7 +58,7 @@ struct xw_device {
   char name[XW_NAME_LEN]; /* plugin_instance */
   char cause[256];        /* why it is not listening, for notifications */
   char cause_code[24];    /* the same for machines: ENOPKG, removed, ... */
-  struct xw_client_attr *clients[XW_WATCH_SLOTS]; /* [0] unused */
+  struct xw_watch_slots watches; /* client watches (attach.h) */
 
   _Atomic int state;          /* enum xw_dev_state */
   _Atomic uint64_t state_seq; /* bumped on every transition */
@@ -84,27 +68,16 @@ struct xw_device {
   /* Listener-owned. */
   int drm_fd, pipe_rd, pipe_wr;
   unsigned watch_id;
-  unsigned next_slot;  /* round robin: a freed watch id is reused last */
-  unsigned nclients;   /* live client watches */
-  uint32_t serial;     /* last xw_client_attr.serial handed out */
   char node_real[256]; /* realpath of node, matched against clients' links */
   cdtime_t backoff, retry_at;
   enum xw_stage fail_stage;
   int fail_err;
   c_complain_t complaint;
-  /* A loss record may have swallowed client removal records: the next
-   * scan ends the live client watches whose DRM file it no longer finds. */
-  bool recheck_clients;
-  bool client_seen[XW_WATCH_SLOTS]; /* during that scan */
 };
 
 /** Allocate a device for `node` with its fallback name; NULL on ENOMEM. */
 struct xw_device *xw_device_new(const char *node, unsigned index);
 void xw_device_free(struct xw_device *dev);
-/** Copy the attribution of client watch `watch_id` if it still is the one
- *  with `serial`; false otherwise (slot reused, or not a client watch). */
-bool xw_device_client(struct xw_device *dev, unsigned watch_id, uint32_t serial,
-                      struct xw_client_attr *out);
 /** Copy the device's name (and cause, if cause != NULL) under its lock. */
 void xw_device_snapshot(struct xw_device *dev, char *name, size_t name_len,
                         char *cause, size_t cause_len);

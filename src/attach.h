@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef XE_WATCH_ATTACH_H
+#define XE_WATCH_ATTACH_H
+
+/* Client watches: duplicate a workload's DRM file, subscribe a device's
+ * pipe through it, and own the watch ids (slots) those watches use. */
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "clients.h"
+
+#include "collectd.h"
+
+/* Watch ids on a device's pipe: 0 is the node's own file, the rest go to
+ * workloads' files (clients). */
+#define XW_WATCH_SLOTS 256
+
+/** Who a client watch belongs to, as found at attach time. Immutable once
+ *  published; replaced (never edited) when its slot is reused. */
+struct xw_client_attr {
+  uint32_t serial; /* per device, bumped on every attach */
+  bool live;       /* false once its removal record arrived */
+  uint64_t client_id;
+  pid_t pid;
+  char comm[XW_COMM_LEN];
+  char cgroup[XW_CGROUP_LEN];
+  char container[XW_CONTAINER_LEN];
+};
+
+/** A device's client watches. attr[] is written by the listener under the
+ *  device's lock and read by others under it; the rest is listener-owned. */
+struct xw_watch_slots {
+  struct xw_client_attr *attr[XW_WATCH_SLOTS]; /* [0] unused */
+  unsigned next;   /* round robin: a freed watch id is reused last */
+  unsigned n;      /* live client watches */
+  uint32_t serial; /* last xw_client_attr.serial handed out */
+  /* A loss record may have swallowed client removal records: the next
+   * scan ends the live client watches whose DRM file it no longer finds. */
+  bool recheck;
+  bool seen[XW_WATCH_SLOTS]; /* during that scan */
+};
+
+struct xw_device;
+
+/** Copy the attribution of client watch `watch_id` if it still is the one
+ *  with `serial`; false otherwise (slot reused, or not a client watch). */
+bool xw_device_client(struct xw_device *dev, unsigned watch_id, uint32_t serial,
+                      struct xw_client_attr *out);
+
+/** Free a device's attributions (at device free). */
+void xw_watch_slots_free(struct xw_watch_slots *ws);
+
+/** The serial of the attribution behind watch_id, 0 if none. Listener
+ *  thread only (the per-record path: no lock). */
+static inline uint32_t xw_watch_serial(const struct xw_watch_slots *ws,
+                                       unsigned watch_id) {
+  const struct xw_client_attr *a =
+      watch_id < XW_WATCH_SLOTS ? ws->attr[watch_id] : NULL;
+  return a != NULL ? a->serial : 0;
+}
+
+struct xw_attach_config {
+  const char *proc_root;         /* where /proc is */
+  const regex_t *client_process; /* NULL: any */
+  const regex_t *client_cgroup;  /* NULL: any */
+};
+
+struct xw_attach;
+
+/** Create the attacher for devs[0..ndev) (borrowed). 0 or -ENOMEM. */
+int xw_attach_create(struct xw_attach **out, struct xw_device **devs,
+                     size_t ndev, const struct xw_attach_config *cfg);
+void xw_attach_destroy(struct xw_attach *a);
+
+/** Scan ProcRoot for workloads' DRM files, attach to those of listening
+ *  devices not watched yet, and end the watches a recheck finds gone.
+ *  Listener thread. */
+void xw_attach_scan(struct xw_attach *a);
+
+/** A removal record for watch_id on dev's pipe: ends that client watch.
+ *  false if no live client watch has that id. Listener thread. */
+bool xw_attach_removed(struct xw_device *dev, unsigned watch_id);
+
+/** A loss record on dev's pipe: it may have swallowed removal records, so
+ *  the next scan rechecks dev's client watches. */
+void xw_attach_lost(struct xw_device *dev);
+
+/** dev's pipe was closed: every client watch on it ended silently. */
+void xw_attach_pipe_closed(struct xw_device *dev);
+
+/** Duplicate the client's DRM fd into this process (pidfd_open +
+ *  pidfd_getfd; needs CAP_SYS_PTRACE for other users' processes). Returns
+ *  an O_CLOEXEC fd the caller must close, or a negative errno. */
+int xw_client_dup(pid_t pid, int fd);
+
+#endif
