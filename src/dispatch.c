@@ -154,8 +154,9 @@ static void check_device(struct xw_dispatcher *d, size_t i, cdtime_t now,
   /* A transition is told at once; "not listening" is told again every
    * window while it lasts, so an alert pipeline that missed it (or expires
    * alerts that are not refreshed) still shows it. */
-  uint64_t seq = atomic_load(&dev->state_seq);
-  int st = atomic_load(&dev->state);
+  uint64_t word = atomic_load(&dev->state_word);
+  uint64_t seq = xw_state_seq(word);
+  int st = xw_state_of(word);
   bool changed = seq != r->seen_seq && st != r->seen_state;
   bool repeat = st == XW_DEV_RETRYING && r->seen_state == XW_DEV_RETRYING &&
                 r->state_told != 0 && now >= r->state_told + win;

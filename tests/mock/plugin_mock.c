@@ -246,7 +246,13 @@ static notification_meta_t *meta_copy(const notification_meta_t *m) {
   return head;
 }
 
+void (*mock_notif_hook)(const notification_t *n);
+
 int plugin_dispatch_notification(const notification_t *notif) {
+  if (mock_notif_hook != NULL) {
+    mock_notif_hook(notif);
+    return 0;
+  }
   pthread_mutex_lock(&mock_lock);
   if (mock_nnotifs < MOCK_MAX) {
     mock_notifs[mock_nnotifs].n = *notif;

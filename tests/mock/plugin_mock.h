@@ -37,6 +37,11 @@ extern size_t mock_nnotifs;
 extern struct mock_value mock_values[MOCK_MAX];
 extern size_t mock_nvalues;
 
+/** When set, every notification goes to this function instead of being
+ *  recorded (for tests that send millions); called outside the mock's lock,
+ *  from the dispatching thread. */
+extern void (*mock_notif_hook)(const notification_t *n);
+
 /** Forget everything recorded; unexpected-error checking back on. */
 void mock_reset(void);
 /** Allow ERROR-level logs until mock_reset (a test that provokes them says

@@ -144,8 +144,7 @@ START_TEST(rate_limited_per_device_and_errno) {
 END_TEST
 
 START_TEST(state_changes_notify_once) {
-  atomic_store(&devs[0]->state, XW_DEV_RETRYING);
-  atomic_fetch_add(&devs[0]->state_seq, 1);
+  xw_device_set_state(devs[0], XW_DEV_RETRYING);
   snprintf(devs[0]->cause, sizeof(devs[0]->cause), "no such device node");
   snprintf(devs[0]->cause_code, sizeof(devs[0]->cause_code), "ENOENT");
   xw_dispatcher_run_once(disp, TIME_T_TO_CDTIME_T(1));
@@ -166,8 +165,7 @@ START_TEST(state_changes_notify_once) {
   ck_assert_uint_eq(mock_nnotifs, 2);
   ck_assert_int_eq(mock_notifs[1].n.severity, NOTIF_FAILURE);
 
-  atomic_store(&devs[0]->state, XW_DEV_LISTENING);
-  atomic_fetch_add(&devs[0]->state_seq, 1);
+  xw_device_set_state(devs[0], XW_DEV_LISTENING);
   xw_dispatcher_run_once(disp, TIME_T_TO_CDTIME_T(100));
   ck_assert_uint_eq(mock_nnotifs, 3);
   ck_assert_int_eq(mock_notifs[2].n.severity, NOTIF_OKAY);
@@ -198,8 +196,7 @@ END_TEST
 START_TEST(send_notification_off) {
   cfg.send_notification = false;
   atomic_store(&devs[0]->ctr.lost, 1);
-  atomic_store(&devs[0]->state, XW_DEV_RETRYING);
-  atomic_fetch_add(&devs[0]->state_seq, 1);
+  xw_device_set_state(devs[0], XW_DEV_RETRYING);
   xw_dispatcher_run_once(disp, TIME_T_TO_CDTIME_T(1));
   ck_assert_uint_eq(mock_nnotifs, 0);
   ck_assert_int_ge(mock_log_find(LOG_WARNING, "loss record"), 0);
