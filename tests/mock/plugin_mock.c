@@ -121,10 +121,12 @@ void plugin_log(int level, const char *format, ...) {
   pthread_mutex_unlock(&mock_lock);
 }
 
+_Atomic int64_t mock_cdtime_offset;
+
 cdtime_t cdtime(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  return TIMESPEC_TO_CDTIME_T(&ts);
+  return TIMESPEC_TO_CDTIME_T(&ts) + (cdtime_t)atomic_load(&mock_cdtime_offset);
 }
 
 char *sstrncpy(char *dest, const char *src, size_t n) {
