@@ -71,23 +71,26 @@ static bool stopping(struct xw_dispatcher *d) {
   return atomic_load_explicit(&d->stopping, memory_order_acquire);
 }
 
+/* Close window s of device i if it has ended, and tell what it
+ * suppressed. */
+static void close_window(struct xw_dispatcher *d, size_t i, unsigned s,
+                         cdtime_t now) {
+  struct xw_device *dev = d->devs[i];
+  uint64_t n = xw_window_expire(&d->rep[i].win[s], now, d->cfg->notify_window);
+  if (n > 0 && d->cfg->send_notification && !stopping(d)) {
+    char name[XW_NAME_LEN];
+    xw_device_snapshot(dev, name, sizeof(name), NULL, 0);
+    xw_notify_suppressed(name, dev->node, -(int)s, n, d->cfg->notify_window,
+                         d->cfg->severity);
+  }
+}
+
 static void flush_windows(struct xw_dispatcher *d, size_t i, cdtime_t now,
                           cdtime_t *next) {
-  struct xw_device *dev = d->devs[i];
   struct xw_report *r = &d->rep[i];
-  char name[XW_NAME_LEN];
-  bool named = false;
   for (unsigned s = 0; s < XW_ERRNO_SLOTS; s++) {
     struct xw_window *w = &r->win[s];
-    uint64_t n = xw_window_expire(w, now, d->cfg->notify_window);
-    if (n > 0 && d->cfg->send_notification && !stopping(d)) {
-      if (!named) {
-        xw_device_snapshot(dev, name, sizeof(name), NULL, 0);
-        named = true;
-      }
-      xw_notify_suppressed(name, dev->node, -(int)s, n, d->cfg->notify_window,
-                           d->cfg->severity);
-    }
+    close_window(d, i, s, now);
     cdtime_t due = xw_window_due(w, d->cfg->notify_window);
     if (due != 0 && (*next == 0 || due < *next))
       *next = due;
@@ -110,7 +113,11 @@ static void drain_queue(struct xw_dispatcher *d, cdtime_t now) {
         xw_notify_coredump(name, dev->node, it.detail, it.time);
       continue;
     }
-    struct xw_window *w = &r->win[xw_errno_slot(it.error_code)];
+    unsigned slot = xw_errno_slot(it.error_code);
+    struct xw_window *w = &r->win[slot];
+    /* An ended window's summary goes out before its successor opens:
+     * admitting first would reset the window and lose the count. */
+    close_window(d, it.device, slot, now);
     if (!xw_window_admit(w, now, d->cfg->notify_window, d->cfg->notify_limit)) {
       atomic_fetch_add_explicit(&r->suppressed, 1, memory_order_relaxed);
       continue;
@@ -154,8 +161,9 @@ static void check_device(struct xw_dispatcher *d, size_t i, cdtime_t now,
   /* A transition is told at once; "not listening" is told again every
    * window while it lasts, so an alert pipeline that missed it (or expires
    * alerts that are not refreshed) still shows it. */
-  uint64_t seq = atomic_load(&dev->state_seq);
-  int st = atomic_load(&dev->state);
+  uint64_t word = atomic_load(&dev->state_word);
+  uint64_t seq = xw_state_seq(word);
+  int st = xw_state_of(word);
   bool changed = seq != r->seen_seq && st != r->seen_state;
   bool repeat = st == XW_DEV_RETRYING && r->seen_state == XW_DEV_RETRYING &&
                 r->state_told != 0 && now >= r->state_told + win;
@@ -220,27 +228,51 @@ cdtime_t xw_dispatcher_run_once(struct xw_dispatcher *d, cdtime_t now) {
   return next;
 }
 
+cdtime_t xw_monotonic_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return TIMESPEC_TO_CDTIME_T(&ts);
+}
+
+/* Back-off after a failed poll(): short enough that notifications are late
+ * by at most this, long enough not to spin on an error that persists. */
+#define XW_POLL_RETRY_MS 100
+
 static void *dispatcher_main(void *arg) {
   struct xw_dispatcher *d = arg;
   cdtime_t next = 0;
+  c_complain_t poll_complaint = C_COMPLAIN_INIT_STATIC;
   while (!stopping(d)) {
     int timeout = -1;
     if (next != 0) {
-      cdtime_t now = cdtime();
+      cdtime_t now = xw_monotonic_now();
       timeout = next > now ? (int)CDTIME_T_TO_MS(next - now) + 1 : 0;
     }
     struct pollfd p[2] = {{.fd = d->wake_fd, .events = POLLIN},
                           {.fd = d->stop_fd, .events = POLLIN}};
-    if (poll(p, 2, timeout) < 0 && errno != EINTR) {
-      ERROR("xe_watch plugin: dispatcher poll failed: %s", STRERRNO);
-      break;
+    if (poll(p, 2, timeout) < 0) {
+      if (errno != EINTR) {
+        /* A transient failure (ENOMEM) must not end the notifications
+         * while values keep flowing: say so, wait a little, go on. */
+        c_complain(LOG_ERR, &poll_complaint,
+                   "xe_watch plugin: the notification thread's poll() failed: "
+                   "%s; retrying every %d ms",
+                   STRERRNO, XW_POLL_RETRY_MS);
+        struct timespec ts = {0, XW_POLL_RETRY_MS * 1000000L};
+        nanosleep(&ts, NULL);
+      }
+      p[0].revents = POLLIN; /* look at everything once more */
+    } else {
+      c_release(LOG_INFO, &poll_complaint,
+                "xe_watch plugin: the notification thread's poll() works "
+                "again");
     }
     if (p[0].revents & POLLIN) {
       uint64_t v;
       if (read(d->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
         ERROR("xe_watch plugin: dispatcher wake: %s", STRERRNO);
     }
-    next = xw_dispatcher_run_once(d, cdtime());
+    next = xw_dispatcher_run_once(d, xw_monotonic_now());
   }
   return NULL;
 }

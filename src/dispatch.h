@@ -17,9 +17,13 @@ struct xw_dispatcher;
 int xw_dispatcher_create(struct xw_dispatcher **out,
                          const struct xw_config *cfg, struct xw_device **devs,
                          size_t ndev, struct xw_queue *q, int wake_fd);
-/** Handle everything pending at `now` (cdtime): queued VM errors (rate
- *  limited), due summaries, state changes, loss/drop warnings. Returns when
- *  the next summary falls due (0: nothing pending). */
+/** CLOCK_MONOTONIC in cdtime_t units: rate-limit windows and repeats are
+ *  measured on it, so a step of the wall clock neither suppresses nor
+ *  floods notifications. Timestamps stay collectd's (cdtime). */
+cdtime_t xw_monotonic_now(void);
+/** Handle everything pending at `now` (xw_monotonic_now's units): queued VM
+ * errors (rate limited), due summaries, state changes, loss/drop warnings.
+ * Returns when the next summary falls due (0: nothing pending). */
 cdtime_t xw_dispatcher_run_once(struct xw_dispatcher *d, cdtime_t now);
 /** Notifications suppressed so far on device i (for the values). */
 uint64_t xw_dispatcher_suppressed(const struct xw_dispatcher *d, size_t i);

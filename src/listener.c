@@ -110,10 +110,16 @@ static void wake(struct xw_listener *l) {
     ERROR("xe_watch plugin: cannot wake the dispatcher: %s", STRERRNO);
 }
 
+void xw_device_set_state(struct xw_device *dev, enum xw_dev_state st) {
+  uint64_t w = atomic_load_explicit(&dev->state_word, memory_order_relaxed);
+  atomic_store(&dev->state, st);
+  atomic_store(&dev->state_word,
+               ((xw_state_seq(w) + 1) << XW_STATE_BITS) | (uint64_t)st);
+}
+
 static void set_state(struct xw_listener *l, struct xw_device *dev,
                       enum xw_dev_state st) {
-  atomic_store(&dev->state, st);
-  atomic_fetch_add(&dev->state_seq, 1);
+  xw_device_set_state(dev, st);
   wake(l);
 }
 

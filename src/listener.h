@@ -60,8 +60,10 @@ struct xw_device {
   char cause_code[24];    /* the same for machines: ENOPKG, removed, ... */
   struct xw_watch_slots watches; /* client watches (attach.h) */
 
-  _Atomic int state;          /* enum xw_dev_state */
-  _Atomic uint64_t state_seq; /* bumped on every transition */
+  _Atomic int state; /* enum xw_dev_state, for readers that need no seq */
+  /* The state and a transition count in one word (xw_state_word), so a
+   * reader never pairs a new state with an old count. */
+  _Atomic uint64_t state_word;
   _Atomic int last_malformed; /* enum xw_malformed_reason, for logs */
   struct xw_counters ctr;
 
@@ -74,6 +76,20 @@ struct xw_device {
   int fail_err;
   c_complain_t complaint;
 };
+
+/** state_word's parts: the transition count above, the state in the low
+ *  byte. */
+#define XW_STATE_BITS 8
+static inline int xw_state_of(uint64_t word) {
+  return (int)(word & ((1u << XW_STATE_BITS) - 1));
+}
+static inline uint64_t xw_state_seq(uint64_t word) {
+  return word >> XW_STATE_BITS;
+}
+
+/** Publish a transition of dev to st (one writer: the listener thread).
+ *  Does not wake anyone. */
+void xw_device_set_state(struct xw_device *dev, enum xw_dev_state st);
 
 /** Allocate a device for `node` with its fallback name; NULL on ENOMEM. */
 struct xw_device *xw_device_new(const char *node, unsigned index);

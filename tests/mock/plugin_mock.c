@@ -121,10 +121,12 @@ void plugin_log(int level, const char *format, ...) {
   pthread_mutex_unlock(&mock_lock);
 }
 
+_Atomic int64_t mock_cdtime_offset;
+
 cdtime_t cdtime(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  return TIMESPEC_TO_CDTIME_T(&ts);
+  return TIMESPEC_TO_CDTIME_T(&ts) + (cdtime_t)atomic_load(&mock_cdtime_offset);
 }
 
 char *sstrncpy(char *dest, const char *src, size_t n) {
@@ -246,7 +248,13 @@ static notification_meta_t *meta_copy(const notification_meta_t *m) {
   return head;
 }
 
+void (*mock_notif_hook)(const notification_t *n);
+
 int plugin_dispatch_notification(const notification_t *notif) {
+  if (mock_notif_hook != NULL) {
+    mock_notif_hook(notif);
+    return 0;
+  }
   pthread_mutex_lock(&mock_lock);
   if (mock_nnotifs < MOCK_MAX) {
     mock_notifs[mock_nnotifs].n = *notif;

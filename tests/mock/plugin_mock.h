@@ -10,7 +10,9 @@
 #include "liboconfig/oconfig.h"
 #include "plugin.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #define MOCK_MAX 4096
 
@@ -36,6 +38,14 @@ extern struct mock_notif mock_notifs[MOCK_MAX];
 extern size_t mock_nnotifs;
 extern struct mock_value mock_values[MOCK_MAX];
 extern size_t mock_nvalues;
+
+/** Added to the wall clock cdtime() returns: a test steps the clock. */
+extern _Atomic int64_t mock_cdtime_offset;
+
+/** When set, every notification goes to this function instead of being
+ *  recorded (for tests that send millions); called outside the mock's lock,
+ *  from the dispatching thread. */
+extern void (*mock_notif_hook)(const notification_t *n);
 
 /** Forget everything recorded; unexpected-error checking back on. */
 void mock_reset(void);

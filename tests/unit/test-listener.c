@@ -155,10 +155,10 @@ START_TEST(removal_then_resubscribe) {
   c.device_check = MS_TO_CDTIME_T(50);
   ck_assert_int_eq(xw_listener_create(&l, devs, 3, &q, &c), 0);
   xw_listener_attempt_due(l);
-  uint64_t seq = atomic_load(&devs[0]->state_seq);
+  uint64_t seq = xw_state_seq(atomic_load(&devs[0]->state_word));
   ctl("remove /dev/dri/renderD128");
   PUMP_UNTIL(atomic_load(&devs[0]->state) == XW_DEV_RETRYING);
-  ck_assert_uint_gt(atomic_load(&devs[0]->state_seq), seq);
+  ck_assert_uint_gt(xw_state_seq(atomic_load(&devs[0]->state_word)), seq);
   ck_assert_int_ge(mock_log_find(LOG_ERR, "unplugged"), 0);
   char cause[256];
   xw_device_snapshot(devs[0], NULL, 0, cause, sizeof(cause));

@@ -143,9 +143,29 @@ START_TEST(rate_limited_per_device_and_errno) {
 }
 END_TEST
 
+/* A storm that goes on past its window: the next error arrives before any
+ * pass flushed the window, and the summary still goes out first. */
+START_TEST(summary_survives_next_storm) {
+  cdtime_t t0 = TIME_T_TO_CDTIME_T(5000);
+  for (uint32_t i = 0; i < 10; i++)
+    push(0, -ENOMEM, i);
+  xw_dispatcher_run_once(disp, t0);
+  ck_assert_uint_eq(count_type("vm_err", NOTIF_FAILURE), 3);
+
+  mock_reset();
+  push(0, -ENOMEM, 10);
+  xw_dispatcher_run_once(disp, t0 + cfg.notify_window + 1);
+  ck_assert_uint_eq(mock_nnotifs, 2);
+  ck_assert_str_eq(mock_notifs[0].n.message,
+                   "7 more VM errors (ENOMEM) on renderD128 suppressed in "
+                   "the last 60 s; the errors-vm_err counters are exact");
+  ck_assert_uint_eq(
+      mock_meta(&mock_notifs[1].n, "vm_id")->nm_value.nm_unsigned_int, 10);
+}
+END_TEST
+
 START_TEST(state_changes_notify_once) {
-  atomic_store(&devs[0]->state, XW_DEV_RETRYING);
-  atomic_fetch_add(&devs[0]->state_seq, 1);
+  xw_device_set_state(devs[0], XW_DEV_RETRYING);
   snprintf(devs[0]->cause, sizeof(devs[0]->cause), "no such device node");
   snprintf(devs[0]->cause_code, sizeof(devs[0]->cause_code), "ENOENT");
   xw_dispatcher_run_once(disp, TIME_T_TO_CDTIME_T(1));
@@ -166,8 +186,7 @@ START_TEST(state_changes_notify_once) {
   ck_assert_uint_eq(mock_nnotifs, 2);
   ck_assert_int_eq(mock_notifs[1].n.severity, NOTIF_FAILURE);
 
-  atomic_store(&devs[0]->state, XW_DEV_LISTENING);
-  atomic_fetch_add(&devs[0]->state_seq, 1);
+  xw_device_set_state(devs[0], XW_DEV_LISTENING);
   xw_dispatcher_run_once(disp, TIME_T_TO_CDTIME_T(100));
   ck_assert_uint_eq(mock_nnotifs, 3);
   ck_assert_int_eq(mock_notifs[2].n.severity, NOTIF_OKAY);
@@ -198,8 +217,7 @@ END_TEST
 START_TEST(send_notification_off) {
   cfg.send_notification = false;
   atomic_store(&devs[0]->ctr.lost, 1);
-  atomic_store(&devs[0]->state, XW_DEV_RETRYING);
-  atomic_fetch_add(&devs[0]->state_seq, 1);
+  xw_device_set_state(devs[0], XW_DEV_RETRYING);
   xw_dispatcher_run_once(disp, TIME_T_TO_CDTIME_T(1));
   ck_assert_uint_eq(mock_nnotifs, 0);
   ck_assert_int_ge(mock_log_find(LOG_WARNING, "loss record"), 0);
@@ -216,6 +234,7 @@ static Suite *notify_suite(void) {
   tc = tcase_create("dispatcher");
   tcase_add_checked_fixture(tc, disp_setup, disp_teardown);
   tcase_add_test(tc, rate_limited_per_device_and_errno);
+  tcase_add_test(tc, summary_survives_next_storm);
   tcase_add_test(tc, state_changes_notify_once);
   tcase_add_test(tc, loss_warned_once_per_window);
   tcase_add_test(tc, send_notification_off);
