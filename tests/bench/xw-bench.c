@@ -7,7 +7,7 @@
  *
  *   xw-bench --fake PATH/libxefake.so [--records N] [--devices N]
  *            [--idle-seconds S] [--queue-size NOTES] [--storm-rate R]
- *            [--phases a,b,...]
+ *            [--phases a,b,...] [--smoke]
  *
  * The parent writes a device table into a temporary directory and runs each
  * phase in a fresh child process (execve of itself with the fake
@@ -20,6 +20,12 @@
  * in for collectd and timestamps each notification on arrival at the
  * consumer. NotificationLimit is 0 (unlimited) so that, like the baseline,
  * every VM error becomes a notification; one run uses the shipped limit.
+ *
+ * Every phase also checks that its counts add up (what the simulated kernel
+ * queued, lost and handed out against what the reader counted, what the
+ * consumer received); a failed check fails the phase. --smoke runs every
+ * phase briefly (small counts, 4 devices, 2 s idle) for CI: the figures
+ * then mean little, the checks as much as ever.
  */
 #include "collectd.h"
 
@@ -37,6 +43,7 @@
 
 #include "device.h"
 #include "dispatch.h"
+#include "listener-internal.h"
 #include "listener.h"
 #include "notify.h"
 #include "options.h"
@@ -56,6 +63,7 @@ static struct {
   int notes;           /* QueueSize of every pipe; also the burst size */
   unsigned storm_rate; /* records/s offered in the storm runs */
   const char *only;    /* comma-separated phases, NULL: all */
+  bool smoke;          /* every phase briefly: run and check, not measure */
 } opt = {.records = 1000000,
          .ndev = 64,
          .idle_s = 10,
@@ -76,6 +84,31 @@ __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
 static void result(const char *key, double v) {
   printf("%s=%.17g\n", key, v);
   fflush(stdout);
+}
+
+/* ---- sanity: the counts of a run must add up ---------------------------- */
+
+static unsigned nchecks, nchecks_failed;
+
+/* A figure from a run whose counts do not add up would be a lie: say which
+ * and fail the phase (the run goes on, so one report shows every failure). */
+__attribute__((format(printf, 2, 3))) static void sane(bool ok, const char *fmt,
+                                                       ...) {
+  nchecks++;
+  if (ok)
+    return;
+  nchecks_failed++;
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "\nxw-bench: sanity check failed: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+}
+
+/* Smoke runs scale the phases' fixed counts down by this much. */
+static unsigned scaled(unsigned n) {
+  return opt.smoke ? (n / 10 > 0 ? n / 10 : 1) : n;
 }
 
 static void node_path(char *buf, size_t sz, const char *kind, unsigned i) {
@@ -344,6 +377,11 @@ static uint64_t reader_records(const struct reader *r) {
   return r->xw ? XW_SUM(r, vm_err) : BL_SUM(r->bl, vm_err);
 }
 
+/* xe_watch: VM errors not queued for notification (queue full). */
+static uint64_t reader_dropped(const struct reader *r) {
+  return r->xw ? XW_SUM(r, dropped) : 0;
+}
+
 /* The threads that read: the listener, or every baseline thread. */
 static size_t reader_threads(const struct reader *r, struct bench_thread **out,
                              size_t max) {
@@ -408,6 +446,21 @@ static void snap_take(const struct reader *r, struct snap *s, bool with_fake) {
   s->t = bench_now_ns();
 }
 
+/* A snapshot once the reader has counted every read the fake handed out
+ * (a read in flight shows in the fake's stats first), or after 2 s. */
+static void snap_settled(const struct reader *r, const struct snap *a,
+                         struct snap *s) {
+  uint64_t deadline = bench_now_ns() + 2000000000u;
+  do {
+    snap_take(r, s, true);
+    if (s->fs.reads - a->fs.reads == s->reads - a->reads &&
+        s->fs.records_read - a->fs.records_read ==
+            s->records - a->records + s->lost - a->lost)
+      return;
+    usleep(1000);
+  } while (bench_now_ns() < deadline);
+}
+
 static void wait_records(const struct reader *r, uint64_t target,
                          const char *what) {
   uint64_t deadline = bench_now_ns() + 20000000000u;
@@ -470,16 +523,16 @@ static void closed_loop(const struct reader *r, uint64_t total,
  * into a full ring costs the fake almost nothing, so the offered rate (and
  * the loss) would only say how fast the fake can refuse records. */
 static void storm(const struct reader *r, uint64_t ns, uint64_t *posted,
-                  uint64_t *lost) {
+                  uint64_t *queued, uint64_t *lost) {
   char cmd[PATH_MAX + 64];
   int len = snprintf(cmd, sizeof(cmd), "vm_err %s 0 %d %d\n", r->nodes[0],
                      BENCH_ERRNO, opt.notes);
   uint64_t interval = (uint64_t)opt.notes * 1000000000u / opt.storm_rate;
-  uint64_t start = bench_now_ns(), q = 0;
+  uint64_t start = bench_now_ns();
   for (uint64_t k = 0; k * interval < ns; k++) {
     sleep_until(start + k * interval);
     ctl_write(cmd, (size_t)len);
-    ctl_vm_err_replies(1, &q, lost);
+    ctl_vm_err_replies(1, queued, lost);
     *posted += (uint64_t)opt.notes;
   }
 }
@@ -519,6 +572,9 @@ static void latency_report(const char *prefix, uint64_t expected) {
   size_t n;
   const uint64_t *hop;
   const uint64_t *s = bench_latency_samples(&n, &hop);
+  /* Paced and burst runs never fill a ring or the queue. */
+  sane(n == expected, "%s: %zu of %" PRIu64 " records reached the consumer",
+       prefix, n, expected);
   char key[96];
   snprintf(key, sizeof(key), "%s_n", prefix);
   result(key, (double)n);
@@ -599,7 +655,7 @@ static void fill_records(unsigned char *buf) {
 
 /* Each microbenchmark times this much work over the 512-record buffer,
  * after a warm-up of an eighth of it. */
-#define MICRO_BUDGET_NS 400000000u
+#define MICRO_BUDGET_NS (opt.smoke ? 40000000u : 400000000u)
 
 static double micro_xw(bool queue) {
   struct xw_device *dev = xw_device_new("/micro/xw", 0);
@@ -613,7 +669,7 @@ static double micro_xw(bool queue) {
       xw_listener_create(&l, &dev, 1, &q, &lc) != 0)
     die("micro: cannot create a listener");
   size_t len;
-  unsigned char *buf = bench_listener_buf(l, &len);
+  unsigned char *buf = xw_listener_buf(l, &len);
   size_t bytes =
       MICRO_RECORDS * sizeof(struct drm_xe_watch_notification_vm_err);
   if (len < bytes)
@@ -628,7 +684,8 @@ static double micro_xw(bool queue) {
     while (timed < budget) {
       cdtime_t now = cdtime();
       uint64_t t0 = bench_now_ns();
-      bench_handle_records(l, dev, bytes, now);
+      bool lost = false;
+      xw_listener_handle_records(l, dev, bytes, now, &lost);
       timed += bench_now_ns() - t0;
       iters++;
       /* The dispatcher's side, on another core in the plugin: untimed. */
@@ -816,7 +873,27 @@ static void emit_run(const char *p, const struct snap *a, const struct snap *b,
   emit_figs(p, f, 1);
 }
 
-/* nruns closed-loop runs of `total` records each; medians under p. */
+/* The reader's counts between two snapshots against the simulated
+ * kernel's: every read() that returned records and every record it handed
+ * out (loss records included) counted once, by the reader as by the fake.
+ * The reader is the only one reading the fake's pipes in its process. */
+static void check_counts(const char *p, const struct snap *a,
+                         const struct snap *b) {
+  uint64_t fr = b->fs.reads - a->fs.reads, rr = b->reads - a->reads;
+  uint64_t frec = b->fs.records_read - a->fs.records_read;
+  uint64_t rec = b->records - a->records, lost = b->lost - a->lost;
+  sane(fr == rr,
+       "%s: the fake handed out %" PRIu64 " reads, the reader counted %" PRIu64,
+       p, fr, rr);
+  sane(frec == rec + lost,
+       "%s: the fake handed out %" PRIu64
+       " records, the reader counted %" PRIu64 " VM errors + %" PRIu64
+       " loss records",
+       p, frec, rec, lost);
+}
+
+/* nruns closed-loop runs of `total` records each; medians under p. A
+ * closed loop never overfills a ring: nothing may be lost. */
 static void measure_closed(const struct reader *r, const char *p, size_t nruns,
                            uint64_t total, unsigned per_cmd, unsigned cmds) {
   double f[MAX_RUNS][NFIGS];
@@ -827,8 +904,31 @@ static void measure_closed(const struct reader *r, const char *p, size_t nruns,
     closed_loop(r, total, per_cmd, cmds, &lost);
     snap_take(r, &b, true);
     run_figs(&a, &b, lost, f[i]);
+    check_counts(p, &a, &b);
+    sane(lost == 0 && b.lost == a.lost,
+         "%s: closed loop, yet the kernel lost %" PRIu64
+         " records and the reader saw %" PRIu64 " loss records",
+         p, lost, b.lost - a.lost);
+    sane(b.fs.queued - a.fs.queued == b.records - a.records,
+         "%s: the fake queued %llu records, the reader read %" PRIu64, p,
+         b.fs.queued - a.fs.queued, b.records - a.records);
   }
   emit_figs(p, f, nruns);
+}
+
+/* Every VM error the reader read reached the consumer, or (xe_watch) was
+ * counted as dropped when the queue was full. */
+static void check_consumed(const struct reader *r, const char *p,
+                           uint64_t consumed0, uint64_t read0,
+                           uint64_t dropped0) {
+  uint64_t read = reader_records(r) - read0;
+  uint64_t dropped = reader_dropped(r) - dropped0;
+  wait_consumed(consumed0 + read - dropped, 2000000000u);
+  uint64_t got = bench_consumer_vm_errs() - consumed0;
+  sane(got + dropped == read,
+       "%s: %" PRIu64 " VM errors read, %" PRIu64 " notified + %" PRIu64
+       " dropped",
+       p, read, got, dropped);
 }
 
 /* One device: closed-loop bursts of QueueSize records (throughput, reads
@@ -845,7 +945,11 @@ static void phase_burst(bool xw) {
   long rss_up = bench_rss_kib();
   uint64_t lost = 0;
   /* Warm-up: every queue slot, ring slot and code path touched once. */
+  uint64_t c0 = bench_consumer_vm_errs(), r0 = reader_records(&r);
+  uint64_t d0 = reader_dropped(&r);
   closed_loop(&r, 16384, (unsigned)opt.notes, 1, &lost);
+  sane(lost == 0, "%s: warm-up, closed loop, yet the kernel lost %" PRIu64, p,
+       lost);
   long rss_before = bench_rss_kib();
   snprintf(k, sizeof(k), "%s.burst", p);
   measure_closed(&r, k, 3, opt.records, (unsigned)opt.notes, 1);
@@ -863,6 +967,7 @@ static void phase_burst(bool xw) {
   result(k, (double)rss_after);
   snprintf(k, sizeof(k), "%s.rss_records", p);
   result(k, 3.0 * (double)opt.records);
+  check_consumed(&r, p, c0, r0, d0);
   reader_down(&r);
 
   if (xw) {
@@ -891,9 +996,9 @@ static void phase_latency(bool xw) {
   ctl_open();
 
   snprintf(k, sizeof(k), "%s.lat_fast_paced", p);
-  paced(&r, 2000, 1000000u, k);
+  paced(&r, scaled(2000), 1000000u, k);
   snprintf(k, sizeof(k), "%s.lat_fast_burst", p);
-  bursts(&r, 100, 32, 20000000u, k);
+  bursts(&r, scaled(100), 32, 20000000u, k);
 
   static const struct {
     const char *name;
@@ -903,22 +1008,40 @@ static void phase_latency(bool xw) {
     bench_consumer_set_delay(consumers[c].delay_ns);
     if (consumers[c].delay_ns > 0) {
       snprintf(k, sizeof(k), "%s.lat_slow_paced", p);
-      paced(&r, 1000, 2000000u, k);
+      paced(&r, scaled(1000), 2000000u, k);
     }
-    struct snap a, b;
-    uint64_t posted = 0, lost = 0, c0 = bench_consumer_vm_errs();
+    struct snap a, b, settled;
+    uint64_t posted = 0, queued = 0, lost = 0, c0 = bench_consumer_vm_errs();
+    uint64_t r0 = reader_records(&r), d0 = reader_dropped(&r);
     snap_take(&r, &a, true);
-    storm(&r, 1500000000u, &posted, &lost);
+    storm(&r, opt.smoke ? 300000000u : 1500000000u, &posted, &queued, &lost);
     snap_take(&r, &b, true);
     snprintf(k, sizeof(k), "%s.storm_%s", p, consumers[c].name);
     emit_run(k, &a, &b, lost);
+    /* Loss accounting: what was offered was queued or lost in the ring;
+     * the reader reads all that was queued, and hears of the loss. */
+    sane(posted == queued + lost,
+         "%s: %" PRIu64 " records posted, %" PRIu64 " queued + %" PRIu64
+         " lost",
+         k, posted, queued, lost);
+    wait_records(&r, r0 + queued, k);
+    snap_settled(&r, &a, &settled);
+    check_counts(k, &a, &settled);
+    sane(settled.records - a.records == queued,
+         "%s: %" PRIu64 " records queued, %" PRIu64 " read", k, queued,
+         settled.records - a.records);
+    uint64_t seen = settled.lost - a.lost;
+    /* The baseline reads once per poll() wakeup, and poll() does not
+     * announce a pending loss record: it may never see the last one. */
+    sane(lost > 0 ? seen > 0 || !r.xw : seen == 0,
+         "%s: the kernel lost %" PRIu64 " records, the reader saw %" PRIu64
+         " loss records",
+         k, lost, seen);
+    check_consumed(&r, k, c0, r0, d0);
     snprintf(k, sizeof(k), "%s.storm_%s_posted", p, consumers[c].name);
     result(k, (double)posted);
     snprintf(k, sizeof(k), "%s.storm_%s_notified", p, consumers[c].name);
     result(k, (double)(bench_consumer_vm_errs() - c0));
-    /* Let the fast consumer catch up before the slow runs start. */
-    if (consumers[c].delay_ns == 0)
-      wait_consumed(UINT64_MAX, 200000000u);
   }
   reader_down(&r);
   bench_latency_end();
@@ -980,6 +1103,12 @@ static void phase_idle(bool unused) {
   snap_take(&b, &b1, false);
   snap_take(&c, &c1, false);
   double s = secs(x1.t - x0.t), nd = opt.ndev;
+  sane(x1.records == x0.records && b1.records == b0.records &&
+           c1.records == c0.records,
+       "idle: records read while nothing was posted");
+  /* The baseline polls with a timeout: its wakeups prove the counters
+   * count. */
+  sane(b1.wakeups > b0.wakeups, "idle: no baseline poll() return counted");
   result("idle_seconds", s);
   result("xw.idle_ctx_per_s",
          (double)(x1.vol + x1.nonvol - x0.vol - x0.nonvol) / s);
@@ -1050,6 +1179,15 @@ static void parse_results(char *text) {
     if (eq == NULL || nresults == MAX_RESULTS)
       continue;
     *eq = '\0';
+    /* Every phase reports its own checks: the parent adds them up. */
+    if (strcmp(line, "checks") == 0) {
+      nchecks += (unsigned)strtoul(eq + 1, NULL, 10);
+      continue;
+    }
+    if (strcmp(line, "checks_failed") == 0) {
+      nchecks_failed += (unsigned)strtoul(eq + 1, NULL, 10);
+      continue;
+    }
     sstrncpy(results[nresults].key, line, sizeof(results[0].key));
     results[nresults].v = strtod(eq + 1, NULL);
     nresults++;
@@ -1100,7 +1238,8 @@ static bool run_phase(const struct phase *ph) {
     setenv("LD_PRELOAD", preload, 1);
     setenv("XE_FAKE_DEVICES", table, 1);
     setenv("XE_FAKE_CTL", sock, 1);
-    char rec[32], ndev[16], idle[16], notes[16], rate[16];
+    char rec[32], ndev[16], idle[16], notes[16], rate[16], smoke[8];
+    snprintf(smoke, sizeof(smoke), "%d", opt.smoke);
     snprintf(rate, sizeof(rate), "%u", opt.storm_rate);
     snprintf(rec, sizeof(rec), "%" PRIu64, opt.records);
     snprintf(ndev, sizeof(ndev), "%u", opt.ndev);
@@ -1121,6 +1260,8 @@ static bool run_phase(const struct phase *ph) {
                     notes,
                     "--storm-rate",
                     rate,
+                    "--smoke-level",
+                    smoke,
                     NULL};
     execv(self_exe(), argv);
     _exit(127);
@@ -1591,7 +1732,7 @@ static void usage(void) {
                   "[--devices N]\n"
                   "                [--idle-seconds S] [--queue-size NOTES] "
                   "[--storm-rate RECORDS_PER_S]\n"
-                  "                [--phases a,b,...]\n"
+                  "                [--phases a,b,...] [--smoke]\n"
                   "phases:");
   for (size_t i = 0; i < STATIC_ARRAY_SIZE(phases); i++)
     fprintf(stderr, " %s", phases[i].name);
@@ -1614,6 +1755,13 @@ int main(int argc, char **argv) {
   opt.fake = getenv("XE_FAKE_LIB");
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
+    if (strcmp(a, "--smoke") == 0) {
+      opt.smoke = true;
+      opt.records = 10000;
+      opt.ndev = 4;
+      opt.idle_s = 2;
+      continue;
+    }
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (v == NULL)
       usage();
@@ -1634,6 +1782,8 @@ int main(int argc, char **argv) {
       opt.idle_s = (unsigned)num_arg(v, 1, 3600);
     else if (strcmp(a, "--storm-rate") == 0)
       opt.storm_rate = (unsigned)num_arg(v, 1000, 100000000);
+    else if (strcmp(a, "--smoke-level") == 0) /* to the children */
+      opt.smoke = num_arg(v, 0, 1) != 0;
     else if (strcmp(a, "--queue-size") == 0)
       opt.notes = (int)num_arg(v, 32, WATCH_QUEUE_MAX_NOTES);
     else
@@ -1647,7 +1797,9 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < STATIC_ARRAY_SIZE(phases); i++)
       if (strcmp(phases[i].name, phase) == 0) {
         phases[i].fn(phases[i].xw);
-        return 0;
+        result("checks", nchecks);
+        result("checks_failed", nchecks_failed);
+        return nchecks_failed > 0;
       }
     usage();
   }
@@ -1687,6 +1839,10 @@ int main(int argc, char **argv) {
          "listener\n\n");
   print_machine();
   print_table();
+  printf("sanity: %u checks, %u failed%s\n", nchecks, nchecks_failed,
+         opt.smoke ? " (smoke run: figures from small counts, not a "
+                     "measurement)"
+                   : "");
   if (failed > 0) {
     fprintf(stderr, "xw-bench: %u phase(s) failed; their figures are n/a\n",
             failed);
