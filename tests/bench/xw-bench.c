@@ -55,15 +55,18 @@
 #define MAX_THREADS_SNAP 512
 
 static struct {
-  const char *fake;    /* libxefake.so */
-  const char *dir;     /* temporary directory: device table, sockets */
-  uint64_t records;    /* records per throughput run */
-  unsigned ndev;       /* devices for the scale and idle phases */
-  unsigned idle_s;     /* idle measurement */
-  int notes;           /* QueueSize of every pipe; also the burst size */
-  unsigned storm_rate; /* records/s offered in the storm runs */
-  const char *only;    /* comma-separated phases, NULL: all */
-  bool smoke;          /* every phase briefly: run and check, not measure */
+  const char *fake;       /* libxefake.so */
+  const char *dir;        /* temporary directory: device table, sockets */
+  uint64_t records;       /* records per throughput run */
+  unsigned ndev;          /* devices for the scale and idle phases */
+  unsigned idle_s;        /* idle measurement */
+  int notes;              /* QueueSize of every pipe; also the burst size */
+  unsigned storm_rate;    /* records/s offered in the storm runs */
+  const char *only;       /* comma-separated phases, NULL: all */
+  bool smoke;             /* every phase briefly: run and check, not measure */
+  bool real_kernel;       /* in a guest with the xe test driver, no fake */
+  const char *rk_results; /* the guest's key=value results, for the table */
+  const char *rk_why;     /* why there are none */
 } opt = {.records = 1000000,
          .ndev = 64,
          .idle_s = 10,
@@ -112,7 +115,12 @@ static unsigned scaled(unsigned n) {
 }
 
 static void node_path(char *buf, size_t sz, const char *kind, unsigned i) {
-  snprintf(buf, sz, "%s/%s%u", opt.dir, kind, i);
+  /* The real kernel has one render node per GPU; each reader opens its
+   * own DRM file on it. */
+  if (opt.real_kernel)
+    snprintf(buf, sz, "/dev/dri/renderD%u", 128 + i);
+  else
+    snprintf(buf, sz, "%s/%s%u", opt.dir, kind, i);
 }
 
 static double secs(uint64_t ns) { return (double)ns / 1e9; }
@@ -931,6 +939,48 @@ static void check_consumed(const struct reader *r, const char *p,
        p, read, got, dropped);
 }
 
+/* Wait up to 2 s for the reader to count `target` loss records. */
+static uint64_t wait_loss(const struct reader *r, uint64_t target) {
+  uint64_t deadline = bench_now_ns() + 2000000000u, seen;
+  while ((seen = r->xw ? XW_SUM(r, lost) : BL_SUM(r->bl, lost)) < target &&
+         bench_now_ns() < deadline)
+    usleep(1000);
+  return seen;
+}
+
+/* Loss accounting, reported beside the real kernel's: one post of twice
+ * QueueSize records into an empty ring. The reader gets QueueSize of them
+ * and, if it reads until EAGAIN, one loss record. */
+static void overfill_report(const char *p, uint64_t posted, uint64_t read,
+                            uint64_t seen) {
+  char k[96];
+  snprintf(k, sizeof(k), "%s.overfill_posted", p);
+  result(k, (double)posted);
+  snprintf(k, sizeof(k), "%s.overfill_read", p);
+  result(k, (double)read);
+  snprintf(k, sizeof(k), "%s.overfill_loss_seen", p);
+  result(k, (double)seen);
+  sane(read <= posted, "%s: one post of %" PRIu64 ", %" PRIu64 " read", p,
+       posted, read);
+}
+
+static void overfill_fake(const struct reader *r, const char *p) {
+  char cmd[PATH_MAX + 64];
+  uint64_t q = 0, l = 0, r0 = reader_records(r);
+  uint64_t s0 = r->xw ? XW_SUM(r, lost) : BL_SUM(r->bl, lost);
+  int len = snprintf(cmd, sizeof(cmd), "vm_err %s 0 %d %d\n", r->nodes[0],
+                     BENCH_ERRNO, 2 * opt.notes);
+  ctl_write(cmd, (size_t)len);
+  ctl_vm_err_replies(1, &q, &l);
+  wait_records(r, r0 + q, p);
+  uint64_t seen = wait_loss(r, s0 + (l > 0 && r->xw)) - s0;
+  overfill_report(p, (uint64_t)2 * opt.notes, reader_records(r) - r0, seen);
+  sane(r->xw ? seen == (l > 0) : seen <= (l > 0),
+       "%s: the kernel lost %" PRIu64 " of one post, the reader saw %" PRIu64
+       " loss records",
+       p, l, seen);
+}
+
 /* One device: closed-loop bursts of QueueSize records (throughput, reads
  * per 1000 records, CPU per record, RSS before/after opt.records), then a
  * closed-loop stream of single-record posts (reads per 1000 when the
@@ -967,6 +1017,7 @@ static void phase_burst(bool xw) {
   result(k, (double)rss_after);
   snprintf(k, sizeof(k), "%s.rss_records", p);
   result(k, 3.0 * (double)opt.records);
+  overfill_fake(&r, p);
   check_consumed(&r, p, c0, r0, d0);
   reader_down(&r);
 
@@ -1131,6 +1182,143 @@ static void phase_idle(bool unused) {
   reader_down(&c);
   reader_down(&b);
   reader_down(&x);
+}
+
+/* ---- the real kernel: a QEMU guest with the xe test driver -------------- */
+
+/* tests/bench/realkernel-bench.sh runs `xw-bench --real-kernel` in a guest
+ * (tests/realkernel/vm-run) whose test driver posts VM_ERR records into one
+ * DRM file on request (debugfs, tests/realkernel/README.md). Only counts
+ * are reported: timings under TCG mean nothing. Each reader opens its own
+ * DRM file, so it hears only what is posted to that file. */
+#define RK_VM_ERR "/sys/kernel/debug/xe_test/vm_err"
+
+static uint64_t rk_client_id(int drm_fd) {
+  char path[64], line[256];
+  unsigned long long id = 0;
+  bool found = false;
+  snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", drm_fd);
+  FILE *fp = fopen(path, "re");
+  if (fp == NULL)
+    die("%s: %s", path, STRERRNO);
+  while (!found && fgets(line, sizeof(line), fp) != NULL)
+    found = sscanf(line, "drm-client-id: %llu", &id) == 1;
+  fclose(fp);
+  if (!found)
+    die("%s: no drm-client-id", path);
+  return id;
+}
+
+/* The reader's DRM file on device i. */
+static int rk_drm_fd(const struct reader *r, size_t i) {
+  return r->xw ? r->devs[i]->drm_fd : r->bl->devs[i].drm_fd;
+}
+
+/* Post count VM errors to one DRM file; the kernel queues them in one go. */
+static void rk_post(uint64_t client, unsigned count) {
+  char cmd[96];
+  int len = snprintf(cmd, sizeof(cmd), "client:%" PRIu64 " 0 %d %u\n", client,
+                     BENCH_ERRNO, count);
+  int fd = open(RK_VM_ERR, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    die("%s: %s (not in the real-kernel guest?)", RK_VM_ERR, STRERRNO);
+  if (write(fd, cmd, (size_t)len) != len)
+    die("%s: %s: %s", RK_VM_ERR, cmd, STRERRNO);
+  close(fd);
+}
+
+/* Closed loop on device 0: QueueSize records per post, wait for them. */
+static void rk_closed_loop(const struct reader *r, uint64_t total) {
+  uint64_t client = rk_client_id(rk_drm_fd(r, 0));
+  uint64_t target = reader_records(r);
+  for (uint64_t posted = 0; posted < total; posted += (uint64_t)opt.notes) {
+    rk_post(client, (unsigned)opt.notes);
+    target += (uint64_t)opt.notes;
+    wait_records(r, target, "real kernel, closed loop");
+  }
+}
+
+static void rk_burst(bool xw) {
+  const char *p = xw ? "xw" : "bl";
+  char k[96];
+  struct reader r;
+  reader_up(&r, xw, p, 1, true, 0, 0);
+  rk_closed_loop(&r, (uint64_t)4 * opt.notes); /* warm-up */
+  struct snap a, b;
+  snap_take(&r, &a, false);
+  rk_closed_loop(&r, opt.records);
+  snap_take(&r, &b, false);
+  snprintf(k, sizeof(k), "%s.burst", p);
+  emit_run(k, &a, &b, 0);
+  sane(b.records - a.records >= opt.records && b.lost == a.lost,
+       "%s: closed loop, %" PRIu64 " records posted, %" PRIu64 " read, %" PRIu64
+       " loss records",
+       k, opt.records, b.records - a.records, b.lost - a.lost);
+
+  uint64_t r0 = reader_records(&r);
+  uint64_t s0 = xw ? XW_SUM(&r, lost) : BL_SUM(r.bl, lost);
+  rk_post(rk_client_id(rk_drm_fd(&r, 0)), 2u * (unsigned)opt.notes);
+  /* What the ring held, then a loss record (if the reader reads on). */
+  wait_records(&r, r0 + 1, p);
+  for (uint64_t n = 0; n != reader_records(&r);) {
+    n = reader_records(&r);
+    usleep(300000);
+  }
+  uint64_t seen = wait_loss(&r, s0 + 1) - s0;
+  uint64_t got = reader_records(&r) - r0;
+  overfill_report(p, (uint64_t)2 * opt.notes, got, seen);
+  sane(got == (uint64_t)2 * opt.notes || seen > 0 || !xw,
+       "%s: %" PRIu64 " of %u records read and no loss record", p, got,
+       2 * opt.notes);
+  reader_down(&r);
+}
+
+static void rk_idle(void) {
+  struct reader x, b;
+  reader_up(&x, true, "xw", opt.ndev, false, 0, 0);
+  reader_up(&b, false, "bl", opt.ndev, false, 0, 0);
+  sleep(1);
+  struct snap x0, x1, b0, b1;
+  snap_take(&x, &x0, false);
+  snap_take(&b, &b0, false);
+  sleep(opt.idle_s);
+  snap_take(&x, &x1, false);
+  snap_take(&b, &b1, false);
+  double s = secs(x1.t - x0.t), nd = opt.ndev;
+  result("idle_seconds", s);
+  result("xw.idle_wakeups_per_s_dev",
+         (double)(x1.wakeups - x0.wakeups) / s / nd);
+  result("bl.idle_wakeups_per_s_dev",
+         (double)(b1.wakeups - b0.wakeups) / s / nd);
+  sane(x1.records == x0.records && b1.records == b0.records,
+       "real kernel, idle: records read while nothing was posted");
+  sane(b1.wakeups > b0.wakeups,
+       "real kernel, idle: no baseline poll() return counted");
+  reader_down(&b);
+  reader_down(&x);
+}
+
+/* The guest's side: every count the host prints beside the fake's. */
+static int rk_main(void) {
+  bench_thread_register("main", false);
+  char rel[PATH_MAX] = "";
+  FILE *fp = fopen("/proc/sys/kernel/osrelease", "re");
+  if (fp != NULL) {
+    if (fgets(rel, sizeof(rel), fp) == NULL)
+      rel[0] = '\0';
+    fclose(fp);
+  }
+  fprintf(stderr, "xw-bench: real kernel %s", rel);
+  rk_burst(true);
+  rk_burst(false);
+  rk_idle();
+  result("records", (double)opt.records);
+  result("devices", opt.ndev);
+  result("checks", nchecks);
+  result("checks_failed", nchecks_failed);
+  fprintf(stderr, "xw-bench: real kernel: %u checks, %u failed\n", nchecks,
+          nchecks_failed);
+  return nchecks_failed > 0;
 }
 
 struct phase {
@@ -1727,12 +1915,109 @@ static void print_table(void) {
          nmet, nmissed);
 }
 
+/* Counts from the real kernel (a guest run's key=value lines, prefixed
+ * "rk."), beside the same counts from the fake. */
+static void load_real_kernel(unsigned *checks, unsigned *failed) {
+  FILE *fp = fopen(opt.rk_results, "re");
+  if (fp == NULL) {
+    fprintf(stderr, "xw-bench: %s: %s\n", opt.rk_results, STRERRNO);
+    return;
+  }
+  char line[256];
+  while (fgets(line, sizeof(line), fp) != NULL && nresults < MAX_RESULTS) {
+    char *eq = strchr(line, '=');
+    if (eq == NULL)
+      continue;
+    *eq = '\0';
+    if (strcmp(line, "checks") == 0)
+      *checks = (unsigned)strtoul(eq + 1, NULL, 10);
+    else if (strcmp(line, "checks_failed") == 0)
+      *failed = (unsigned)strtoul(eq + 1, NULL, 10);
+    if (strlen(line) + 4 > sizeof(results[0].key))
+      continue;
+    memcpy(results[nresults].key, "rk.", 3);
+    sstrncpy(results[nresults].key + 3, line, sizeof(results[0].key) - 3);
+    results[nresults].v = strtod(eq + 1, NULL);
+    nresults++;
+  }
+  fclose(fp);
+}
+
+/* One count, simulated vs real, for both readers. compare: an exact count,
+ * marked "same" or "differs" as printed; a rate (idle wakeups of a timed
+ * poll()) is not. */
+static void rk_row(const char *label, const char *key, fmt_fn fmt,
+                   bool compare) {
+  char k[96], c[4][64];
+  struct fig f[4];
+  const char *who[2] = {"xw", "bl"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(k, sizeof(k), "%s.%s", who[i], key);
+    f[2 * i] = get(k);
+    snprintf(k, sizeof(k), "rk.%s.%s", who[i], key);
+    f[2 * i + 1] = get(k);
+  }
+  for (int i = 0; i < 4; i++)
+    cell(c[i], sizeof(c[i]), f[i], fmt);
+  const char *same[2];
+  for (int i = 0; i < 2; i++)
+    same[i] = !compare || !f[2 * i].ok || !f[2 * i + 1].ok ? ""
+              : strcmp(c[2 * i], c[2 * i + 1]) == 0        ? "same"
+                                                           : "**differs**";
+  printf("| %s | %s | %s | %s | %s | %s | %s |\n", label, c[0], c[1], same[0],
+         c[2], c[3], same[1]);
+}
+
+static void print_real_kernel(void) {
+  printf("\n## Counts: simulated kernel vs the real kernel\n\n");
+  unsigned checks = 0, failed = 0;
+  if (opt.rk_results != NULL)
+    load_real_kernel(&checks, &failed);
+  nchecks += checks;
+  nchecks_failed += failed;
+  struct fig recs = get("rk.records"), idle = get("rk.idle_seconds");
+  if (!recs.ok) {
+    printf("real kernel: not run (%s)\n",
+           opt.rk_why != NULL ? opt.rk_why
+                              : "tests/bench/realkernel-bench.sh runs it");
+    return;
+  }
+  printf("real kernel: tests/realkernel's kernel and xe test driver in QEMU "
+         "(TCG), %.0f records per reader in bursts of QueueSize %d posted "
+         "to its own DRM file through debugfs; %.0f s idle with %.0f "
+         "devices; %u checks, %u failed. Timings under TCG mean nothing: "
+         "counts only.\n\n",
+         recs.v, opt.notes, idle.ok ? idle.v : 0, get("rk.devices").v, checks,
+         failed);
+  printf("| count | xe_watch, simulated | xe_watch, real kernel | | "
+         "baseline, simulated | baseline, real kernel | |\n"
+         "|---|---:|---:|---|---:|---:|---|\n");
+  rk_row("bursts of QueueSize: reads returning records per 1000 records",
+         "burst_reads_per_k", f_num2, true);
+  rk_row("… every read() call per 1000 records, incl. the EAGAIN that ends "
+         "a drain",
+         "burst_read_calls_per_k", f_num2, true);
+  rk_row("… event-loop wakeups per 1000 records", "burst_wakeups_per_k", f_num2,
+         true);
+  rk_row("… loss records seen in the closed loop", "burst_lost_records_seen",
+         f_int, true);
+  rk_row("one post of 2 × QueueSize records: records read", "overfill_read",
+         f_int, true);
+  rk_row("… loss records seen", "overfill_loss_seen", f_int, true);
+  rk_row("idle: wakeups per second per device (epoll_wait / poll returns)",
+         "idle_wakeups_per_s_dev", f_num2, false);
+}
+
 static void usage(void) {
   fprintf(stderr, "usage: xw-bench --fake PATH/libxefake.so [--records N] "
                   "[--devices N]\n"
                   "                [--idle-seconds S] [--queue-size NOTES] "
                   "[--storm-rate RECORDS_PER_S]\n"
                   "                [--phases a,b,...] [--smoke]\n"
+                  "                [--real-kernel-results FILE | "
+                  "--real-kernel-skipped WHY]\n"
+                  "       xw-bench --real-kernel [--records N] [--devices N] "
+                  "[--idle-seconds S] (in the guest)\n"
                   "phases:");
   for (size_t i = 0; i < STATIC_ARRAY_SIZE(phases); i++)
     fprintf(stderr, " %s", phases[i].name);
@@ -1755,6 +2040,10 @@ int main(int argc, char **argv) {
   opt.fake = getenv("XE_FAKE_LIB");
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
+    if (strcmp(a, "--real-kernel") == 0) {
+      opt.real_kernel = true;
+      continue;
+    }
     if (strcmp(a, "--smoke") == 0) {
       opt.smoke = true;
       opt.records = 10000;
@@ -1782,6 +2071,10 @@ int main(int argc, char **argv) {
       opt.idle_s = (unsigned)num_arg(v, 1, 3600);
     else if (strcmp(a, "--storm-rate") == 0)
       opt.storm_rate = (unsigned)num_arg(v, 1000, 100000000);
+    else if (strcmp(a, "--real-kernel-results") == 0)
+      opt.rk_results = v;
+    else if (strcmp(a, "--real-kernel-skipped") == 0)
+      opt.rk_why = v;
     else if (strcmp(a, "--smoke-level") == 0) /* to the children */
       opt.smoke = num_arg(v, 0, 1) != 0;
     else if (strcmp(a, "--queue-size") == 0)
@@ -1803,6 +2096,9 @@ int main(int argc, char **argv) {
       }
     usage();
   }
+
+  if (opt.real_kernel)
+    return rk_main();
 
   if (opt.fake == NULL || access(opt.fake, R_OK) != 0)
     die("the simulated kernel (--fake PATH/libxefake.so, or $XE_FAKE_LIB) "
@@ -1839,6 +2135,7 @@ int main(int argc, char **argv) {
          "listener\n\n");
   print_machine();
   print_table();
+  print_real_kernel();
   printf("sanity: %u checks, %u failed%s\n", nchecks, nchecks_failed,
          opt.smoke ? " (smoke run: figures from small counts, not a "
                      "measurement)"
@@ -1848,5 +2145,5 @@ int main(int argc, char **argv) {
             failed);
     return 1;
   }
-  return 0;
+  return nchecks_failed > 0;
 }
