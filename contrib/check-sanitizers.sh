@@ -87,6 +87,20 @@ xw-print-var:
 MK
 }
 
+# instrumented_tests DIR [TEST...]: the tree's TESTS but the ones named and
+# the real-kernel suite (tests/realkernel/: it runs the build in a QEMU
+# guest under TCG, where an instrumented collectd would only time out).
+instrumented_tests() {
+	local dir=$1 t list=
+	shift
+	for t in $(make_var "$dir" TESTS); do
+		case " $* " in *" $t "*) continue ;; esac
+		case $t in tests/realkernel/*) continue ;; esac
+		list="$list $t"
+	done
+	echo "${list# }"
+}
+
 # check DIR [VAR=VALUE...]: `make check` through the sanitizer runner with
 # these variables in the tests' environment (and $check_tests as TESTS if
 # set). Sets npass, nfail, nskip and checked_logs.
@@ -144,12 +158,14 @@ stage_asan() {
 	local common='detect_leaks=1:handle_abort=1:allow_user_segv_handler=0:detect_stack_use_after_return=1'
 	local ubsan='print_stacktrace=1:halt_on_error=1'
 	local lsan="suppressions=$top/contrib/lsan-collectd.supp:print_suppressions=0"
+	check_tests=$(instrumented_tests "$dir")
 	check "$dir" \
 		XW_SAN_PRELOAD="$asan" \
 		ASAN_OPTIONS="$common:verify_asan_link_order=0" UBSAN_OPTIONS="$ubsan" \
 		LSAN_OPTIONS="$lsan" \
 		XW_PRELOAD_FIRST="$asan" XW_CHECK_EXIT=1 XW_STOP_RELAXED=1 \
 		XW_COLLECTD_ENV="ASAN_OPTIONS=$common:fast_unwind_on_malloc=0:log_path=\$T/asan UBSAN_OPTIONS=$ubsan:log_path=\$T/ubsan LSAN_OPTIONS=$lsan"
+	check_tests=
 	local nasan nlsan nub
 	nasan=$(count "$dir" 'ERROR: AddressSanitizer')
 	nlsan=$(count "$dir" 'ERROR: LeakSanitizer')
@@ -203,13 +219,8 @@ stage_valgrind() {
 		say "  this valgrind lacks pidfd_open/pidfd_getfd: not running $skip_tests," \
 			"nor the unit tests' '$exclude_suite' suite (attaching to workloads) under it"
 	fi
-	local t
-	check_tests=
-	for t in $(make_var "$dir" TESTS); do
-		case " $skip_tests $check_tests " in *" $t "*) continue ;; esac
-		check_tests="$check_tests $t"
-	done
-	check_tests=${check_tests# }
+	# shellcheck disable=SC2086 # one word per test
+	check_tests=$(instrumented_tests "$dir" $skip_tests)
 
 	local vg="$top/tests/valgrind/valgrind-run --error-exitcode=97 --leak-check=full"
 	vg="$vg --errors-for-leak-kinds=definite --show-leak-kinds=definite --track-fds=yes"

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(build-essential autoconf automake libtool pkg-config
-	collectd-core collectd-dev libdrm-dev libudev-dev check valgrind clang-format
+	collectd-core collectd-dev libdrm-dev libudev-dev check valgrind clang-format clang libclang-rt-14-dev
 	umockdev libumockdev-dev
 	influxdb prometheus prometheus-alertmanager libmicrohttpd12
 	libprotobuf-c1 python3 curl)

@@ -2,6 +2,7 @@
 #include "collectd.h"
 
 #include "listener.h"
+#include "listener-internal.h"
 
 #include "plugin.h"
 #include "utils/common/common.h"
@@ -619,4 +620,14 @@ void xw_listener_destroy(struct xw_listener *l) {
   xw_uevents_close(l->uevents);
   xw_attach_destroy(l->attach);
   free(l);
+}
+
+unsigned char *xw_listener_buf(struct xw_listener *l, size_t *len) {
+  *len = sizeof(l->buf);
+  return l->buf;
+}
+
+bool xw_listener_handle_records(struct xw_listener *l, struct xw_device *dev,
+                                size_t n, cdtime_t now, bool *lost) {
+  return handle_records(l, dev, n, now, lost);
 }

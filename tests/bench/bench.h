@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Shared by the benchmark's files (tests/bench/): the collectd stand-in's
- * hooks (bench-mock.c), the listener's per-record path exposed for the
- * microbenchmark (bench-listener.c) and the baseline reader
- * (bench-baseline.c). Not part of the plugin.
+ * hooks (bench-mock.c) and the baseline reader (bench-baseline.c). Not
+ * part of the plugin.
  */
 #ifndef XW_BENCH_H
 #define XW_BENCH_H
@@ -81,15 +80,6 @@ const uint64_t *bench_latency_samples(size_t *n, const uint64_t **hop);
 void bench_latency_reset(void);
 /** VM error notifications consumed so far. */
 uint64_t bench_consumer_vm_errs(void);
-
-/* ---- bench-listener.c: the listener's own decode-and-count path -------- */
-
-/** The listener's read buffer and its size. */
-unsigned char *bench_listener_buf(struct xw_listener *l, size_t *len);
-/** handle_records(): decode n bytes of the buffer, count into dev, queue
- *  VM errors. Returns true if a removal record was seen. */
-bool bench_handle_records(struct xw_listener *l, struct xw_device *dev,
-                          size_t n, cdtime_t now);
 
 /* ---- bench-baseline.c: a reader built like the RFC's igt listener ------ */
 

@@ -4,9 +4,13 @@
 #
 #   tests/bench/run-bench.sh BUILDDIR [xw-bench options...]
 #   e.g. tests/bench/run-bench.sh _build --records 200000 --idle-seconds 3
+#        tests/bench/run-bench.sh _build --smoke     # every phase briefly (CI)
 #
 # Prints the table (Markdown) on stdout, progress on stderr; about a minute
-# on 2 cores. Figures are only as quiet as the machine: run it alone, or
+# on 2 cores. Then the counts again on the real kernel, in a QEMU guest
+# (tests/bench/realkernel-bench.sh), printed beside the simulated kernel's;
+# XW_BENCH_REAL_KERNEL=0 leaves them out. Exits non-zero if a phase or one
+# of the run's sanity checks failed, here or in the guest. Figures are only as quiet as the machine: run it alone, or
 # (as root) ahead of whatever else runs: nice -n -15 tests/bench/run-bench.sh
 set -eu
 
@@ -25,36 +29,38 @@ make -s -C "$builddir" tests/fake/libxefake.la >&2
 fake=$builddir/tests/fake/.libs/libxefake.so
 bin=$builddir/tests/bench/xw-bench
 
-# The Makefile builds it once it knows the target (make bench); until then,
-# or in a tree configured before, compile it here with the tree's flags.
-# shellcheck disable=SC2016 # $(EXEEXT) is make's, not the shell's
-if grep -q '^tests/bench/xw-bench\$(EXEEXT):' "$builddir/Makefile"; then
-	make -s -C "$builddir" tests/bench/xw-bench >&2
+make -s -C "$builddir" tests/bench/xw-bench >&2
+
+# The guest's share: the same counts, smaller in a smoke run (TCG is slow).
+rk_args="--records 25600 --devices 4 --idle-seconds 10"
+for a in "$@"; do
+	[ "$a" = --smoke ] && rk_args="--records 2560 --devices 2 --idle-seconds 2"
+done
+rk_out=$(mktemp "${TMPDIR:-/tmp}/xw-rk-results.XXXXXX")
+trap 'rm -f "$rk_out" "$rk_out.err"' EXIT
+rk=0
+if [ "${XW_BENCH_REAL_KERNEL:-1}" = 0 ]; then
+	set -- --real-kernel-skipped "XW_BENCH_REAL_KERNEL=0" "$@"
 else
-	mk() { sed -n "s/^$1 = //p" "$builddir/Makefile" | head -n 1; }
-	# The plugin's core sources as Makefile.am lists them, except
-	# listener.c, which bench-listener.c compiles in (see there).
-	# shellcheck disable=SC1003,SC2020 # backslashes and blanks to newlines
-	core=$(awk '/^core_sources =/ { on = 1 }
-		on { print; if ($0 !~ /\\$/) exit }' "$srcdir/Makefile.am" |
-		tr ' \t\\' '\n\n\n' | grep '^src/.*\.c$' | grep -v '^src/listener\.c$')
-	srcs=
-	for f in xw-bench.c bench-mock.c bench-baseline.c bench-listener.c; do
-		srcs="$srcs $srcdir/tests/bench/$f"
-	done
-	for f in $core; do
-		srcs="$srcs $srcdir/$f"
-	done
-	if [ ! -x "$bin" ] || [ -n "$(find "$srcdir/tests/bench" "$srcdir/src" \
-		"$srcdir/include" -name '*.[ch]' -newer "$bin" | head -n 1)" ]; then
-		echo "run-bench: compiling $bin" >&2
-		mkdir -p "$builddir/tests/bench"
-		# shellcheck disable=SC2046,SC2086 # word splitting is wanted
-		$(mk CC) -std=gnu11 $(mk CFLAGS) $(mk WARN_CFLAGS) -D_GNU_SOURCE \
-			$(mk COLLECTD_CPPFLAGS) -I"$srcdir/include" -I"$srcdir/src" \
-			$(mk DRM_CFLAGS) $(mk UDEV_CFLAGS) $srcs \
-			-o "$bin" $(mk DRM_LIBS) $(mk UDEV_LIBS) -lpthread
-	fi
+	echo "run-bench: the counts on the real kernel first (QEMU guest) ..." >&2
+	# shellcheck disable=SC2086 # word splitting is wanted
+	"$srcdir/tests/bench/realkernel-bench.sh" "$builddir" "$rk_out" $rk_args \
+		2>"$rk_out.err" || rk=$?
+	case $rk in
+	0) set -- --real-kernel-results "$rk_out" "$@" ;;
+	77) set -- --real-kernel-skipped "$(tail -n 1 "$rk_out.err")" "$@" ;;
+	*)
+		cat "$rk_out.err" >&2
+		if [ -s "$rk_out" ]; then
+			set -- --real-kernel-results "$rk_out" "$@"
+		else
+			set -- --real-kernel-skipped "the guest run failed (exit $rk)" "$@"
+		fi
+		;;
+	esac
 fi
 
-exec "$bin" --fake "$fake" "$@"
+st=0
+"$bin" --fake "$fake" "$@" || st=$?
+[ $rk -eq 0 ] || [ $rk -eq 77 ] || st=1
+exit $st

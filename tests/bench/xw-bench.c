@@ -7,7 +7,7 @@
  *
  *   xw-bench --fake PATH/libxefake.so [--records N] [--devices N]
  *            [--idle-seconds S] [--queue-size NOTES] [--storm-rate R]
- *            [--phases a,b,...]
+ *            [--phases a,b,...] [--smoke]
  *
  * The parent writes a device table into a temporary directory and runs each
  * phase in a fresh child process (execve of itself with the fake
@@ -20,6 +20,12 @@
  * in for collectd and timestamps each notification on arrival at the
  * consumer. NotificationLimit is 0 (unlimited) so that, like the baseline,
  * every VM error becomes a notification; one run uses the shipped limit.
+ *
+ * Every phase also checks that its counts add up (what the simulated kernel
+ * queued, lost and handed out against what the reader counted, what the
+ * consumer received); a failed check fails the phase. --smoke runs every
+ * phase briefly (small counts, 4 devices, 2 s idle) for CI: the figures
+ * then mean little, the checks as much as ever.
  */
 #include "collectd.h"
 
@@ -37,6 +43,7 @@
 
 #include "device.h"
 #include "dispatch.h"
+#include "listener-internal.h"
 #include "listener.h"
 #include "notify.h"
 #include "options.h"
@@ -48,14 +55,18 @@
 #define MAX_THREADS_SNAP 512
 
 static struct {
-  const char *fake;    /* libxefake.so */
-  const char *dir;     /* temporary directory: device table, sockets */
-  uint64_t records;    /* records per throughput run */
-  unsigned ndev;       /* devices for the scale and idle phases */
-  unsigned idle_s;     /* idle measurement */
-  int notes;           /* QueueSize of every pipe; also the burst size */
-  unsigned storm_rate; /* records/s offered in the storm runs */
-  const char *only;    /* comma-separated phases, NULL: all */
+  const char *fake;       /* libxefake.so */
+  const char *dir;        /* temporary directory: device table, sockets */
+  uint64_t records;       /* records per throughput run */
+  unsigned ndev;          /* devices for the scale and idle phases */
+  unsigned idle_s;        /* idle measurement */
+  int notes;              /* QueueSize of every pipe; also the burst size */
+  unsigned storm_rate;    /* records/s offered in the storm runs */
+  const char *only;       /* comma-separated phases, NULL: all */
+  bool smoke;             /* every phase briefly: run and check, not measure */
+  bool real_kernel;       /* in a guest with the xe test driver, no fake */
+  const char *rk_results; /* the guest's key=value results, for the table */
+  const char *rk_why;     /* why there are none */
 } opt = {.records = 1000000,
          .ndev = 64,
          .idle_s = 10,
@@ -78,8 +89,38 @@ static void result(const char *key, double v) {
   fflush(stdout);
 }
 
+/* ---- sanity: the counts of a run must add up ---------------------------- */
+
+static unsigned nchecks, nchecks_failed;
+
+/* A figure from a run whose counts do not add up would be a lie: say which
+ * and fail the phase (the run goes on, so one report shows every failure). */
+__attribute__((format(printf, 2, 3))) static void sane(bool ok, const char *fmt,
+                                                       ...) {
+  nchecks++;
+  if (ok)
+    return;
+  nchecks_failed++;
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "\nxw-bench: sanity check failed: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+}
+
+/* Smoke runs scale the phases' fixed counts down by this much. */
+static unsigned scaled(unsigned n) {
+  return opt.smoke ? (n / 10 > 0 ? n / 10 : 1) : n;
+}
+
 static void node_path(char *buf, size_t sz, const char *kind, unsigned i) {
-  snprintf(buf, sz, "%s/%s%u", opt.dir, kind, i);
+  /* The real kernel has one render node per GPU; each reader opens its
+   * own DRM file on it. */
+  if (opt.real_kernel)
+    snprintf(buf, sz, "/dev/dri/renderD%u", 128 + i);
+  else
+    snprintf(buf, sz, "%s/%s%u", opt.dir, kind, i);
 }
 
 static double secs(uint64_t ns) { return (double)ns / 1e9; }
@@ -344,6 +385,11 @@ static uint64_t reader_records(const struct reader *r) {
   return r->xw ? XW_SUM(r, vm_err) : BL_SUM(r->bl, vm_err);
 }
 
+/* xe_watch: VM errors not queued for notification (queue full). */
+static uint64_t reader_dropped(const struct reader *r) {
+  return r->xw ? XW_SUM(r, dropped) : 0;
+}
+
 /* The threads that read: the listener, or every baseline thread. */
 static size_t reader_threads(const struct reader *r, struct bench_thread **out,
                              size_t max) {
@@ -408,6 +454,21 @@ static void snap_take(const struct reader *r, struct snap *s, bool with_fake) {
   s->t = bench_now_ns();
 }
 
+/* A snapshot once the reader has counted every read the fake handed out
+ * (a read in flight shows in the fake's stats first), or after 2 s. */
+static void snap_settled(const struct reader *r, const struct snap *a,
+                         struct snap *s) {
+  uint64_t deadline = bench_now_ns() + 2000000000u;
+  do {
+    snap_take(r, s, true);
+    if (s->fs.reads - a->fs.reads == s->reads - a->reads &&
+        s->fs.records_read - a->fs.records_read ==
+            s->records - a->records + s->lost - a->lost)
+      return;
+    usleep(1000);
+  } while (bench_now_ns() < deadline);
+}
+
 static void wait_records(const struct reader *r, uint64_t target,
                          const char *what) {
   uint64_t deadline = bench_now_ns() + 20000000000u;
@@ -470,16 +531,16 @@ static void closed_loop(const struct reader *r, uint64_t total,
  * into a full ring costs the fake almost nothing, so the offered rate (and
  * the loss) would only say how fast the fake can refuse records. */
 static void storm(const struct reader *r, uint64_t ns, uint64_t *posted,
-                  uint64_t *lost) {
+                  uint64_t *queued, uint64_t *lost) {
   char cmd[PATH_MAX + 64];
   int len = snprintf(cmd, sizeof(cmd), "vm_err %s 0 %d %d\n", r->nodes[0],
                      BENCH_ERRNO, opt.notes);
   uint64_t interval = (uint64_t)opt.notes * 1000000000u / opt.storm_rate;
-  uint64_t start = bench_now_ns(), q = 0;
+  uint64_t start = bench_now_ns();
   for (uint64_t k = 0; k * interval < ns; k++) {
     sleep_until(start + k * interval);
     ctl_write(cmd, (size_t)len);
-    ctl_vm_err_replies(1, &q, lost);
+    ctl_vm_err_replies(1, queued, lost);
     *posted += (uint64_t)opt.notes;
   }
 }
@@ -519,6 +580,9 @@ static void latency_report(const char *prefix, uint64_t expected) {
   size_t n;
   const uint64_t *hop;
   const uint64_t *s = bench_latency_samples(&n, &hop);
+  /* Paced and burst runs never fill a ring or the queue. */
+  sane(n == expected, "%s: %zu of %" PRIu64 " records reached the consumer",
+       prefix, n, expected);
   char key[96];
   snprintf(key, sizeof(key), "%s_n", prefix);
   result(key, (double)n);
@@ -599,7 +663,7 @@ static void fill_records(unsigned char *buf) {
 
 /* Each microbenchmark times this much work over the 512-record buffer,
  * after a warm-up of an eighth of it. */
-#define MICRO_BUDGET_NS 400000000u
+#define MICRO_BUDGET_NS (opt.smoke ? 40000000u : 400000000u)
 
 static double micro_xw(bool queue) {
   struct xw_device *dev = xw_device_new("/micro/xw", 0);
@@ -613,7 +677,7 @@ static double micro_xw(bool queue) {
       xw_listener_create(&l, &dev, 1, &q, &lc) != 0)
     die("micro: cannot create a listener");
   size_t len;
-  unsigned char *buf = bench_listener_buf(l, &len);
+  unsigned char *buf = xw_listener_buf(l, &len);
   size_t bytes =
       MICRO_RECORDS * sizeof(struct drm_xe_watch_notification_vm_err);
   if (len < bytes)
@@ -628,7 +692,8 @@ static double micro_xw(bool queue) {
     while (timed < budget) {
       cdtime_t now = cdtime();
       uint64_t t0 = bench_now_ns();
-      bench_handle_records(l, dev, bytes, now);
+      bool lost = false;
+      xw_listener_handle_records(l, dev, bytes, now, &lost);
       timed += bench_now_ns() - t0;
       iters++;
       /* The dispatcher's side, on another core in the plugin: untimed. */
@@ -816,7 +881,27 @@ static void emit_run(const char *p, const struct snap *a, const struct snap *b,
   emit_figs(p, f, 1);
 }
 
-/* nruns closed-loop runs of `total` records each; medians under p. */
+/* The reader's counts between two snapshots against the simulated
+ * kernel's: every read() that returned records and every record it handed
+ * out (loss records included) counted once, by the reader as by the fake.
+ * The reader is the only one reading the fake's pipes in its process. */
+static void check_counts(const char *p, const struct snap *a,
+                         const struct snap *b) {
+  uint64_t fr = b->fs.reads - a->fs.reads, rr = b->reads - a->reads;
+  uint64_t frec = b->fs.records_read - a->fs.records_read;
+  uint64_t rec = b->records - a->records, lost = b->lost - a->lost;
+  sane(fr == rr,
+       "%s: the fake handed out %" PRIu64 " reads, the reader counted %" PRIu64,
+       p, fr, rr);
+  sane(frec == rec + lost,
+       "%s: the fake handed out %" PRIu64
+       " records, the reader counted %" PRIu64 " VM errors + %" PRIu64
+       " loss records",
+       p, frec, rec, lost);
+}
+
+/* nruns closed-loop runs of `total` records each; medians under p. A
+ * closed loop never overfills a ring: nothing may be lost. */
 static void measure_closed(const struct reader *r, const char *p, size_t nruns,
                            uint64_t total, unsigned per_cmd, unsigned cmds) {
   double f[MAX_RUNS][NFIGS];
@@ -827,8 +912,73 @@ static void measure_closed(const struct reader *r, const char *p, size_t nruns,
     closed_loop(r, total, per_cmd, cmds, &lost);
     snap_take(r, &b, true);
     run_figs(&a, &b, lost, f[i]);
+    check_counts(p, &a, &b);
+    sane(lost == 0 && b.lost == a.lost,
+         "%s: closed loop, yet the kernel lost %" PRIu64
+         " records and the reader saw %" PRIu64 " loss records",
+         p, lost, b.lost - a.lost);
+    sane(b.fs.queued - a.fs.queued == b.records - a.records,
+         "%s: the fake queued %llu records, the reader read %" PRIu64, p,
+         b.fs.queued - a.fs.queued, b.records - a.records);
   }
   emit_figs(p, f, nruns);
+}
+
+/* Every VM error the reader read reached the consumer, or (xe_watch) was
+ * counted as dropped when the queue was full. */
+static void check_consumed(const struct reader *r, const char *p,
+                           uint64_t consumed0, uint64_t read0,
+                           uint64_t dropped0) {
+  uint64_t read = reader_records(r) - read0;
+  uint64_t dropped = reader_dropped(r) - dropped0;
+  wait_consumed(consumed0 + read - dropped, 2000000000u);
+  uint64_t got = bench_consumer_vm_errs() - consumed0;
+  sane(got + dropped == read,
+       "%s: %" PRIu64 " VM errors read, %" PRIu64 " notified + %" PRIu64
+       " dropped",
+       p, read, got, dropped);
+}
+
+/* Wait up to 2 s for the reader to count `target` loss records. */
+static uint64_t wait_loss(const struct reader *r, uint64_t target) {
+  uint64_t deadline = bench_now_ns() + 2000000000u, seen;
+  while ((seen = r->xw ? XW_SUM(r, lost) : BL_SUM(r->bl, lost)) < target &&
+         bench_now_ns() < deadline)
+    usleep(1000);
+  return seen;
+}
+
+/* Loss accounting, reported beside the real kernel's: one post of twice
+ * QueueSize records into an empty ring. The reader gets QueueSize of them
+ * and, if it reads until EAGAIN, one loss record. */
+static void overfill_report(const char *p, uint64_t posted, uint64_t read,
+                            uint64_t seen) {
+  char k[96];
+  snprintf(k, sizeof(k), "%s.overfill_posted", p);
+  result(k, (double)posted);
+  snprintf(k, sizeof(k), "%s.overfill_read", p);
+  result(k, (double)read);
+  snprintf(k, sizeof(k), "%s.overfill_loss_seen", p);
+  result(k, (double)seen);
+  sane(read <= posted, "%s: one post of %" PRIu64 ", %" PRIu64 " read", p,
+       posted, read);
+}
+
+static void overfill_fake(const struct reader *r, const char *p) {
+  char cmd[PATH_MAX + 64];
+  uint64_t q = 0, l = 0, r0 = reader_records(r);
+  uint64_t s0 = r->xw ? XW_SUM(r, lost) : BL_SUM(r->bl, lost);
+  int len = snprintf(cmd, sizeof(cmd), "vm_err %s 0 %d %d\n", r->nodes[0],
+                     BENCH_ERRNO, 2 * opt.notes);
+  ctl_write(cmd, (size_t)len);
+  ctl_vm_err_replies(1, &q, &l);
+  wait_records(r, r0 + q, p);
+  uint64_t seen = wait_loss(r, s0 + (l > 0 && r->xw)) - s0;
+  overfill_report(p, (uint64_t)2 * opt.notes, reader_records(r) - r0, seen);
+  sane(r->xw ? seen == (l > 0) : seen <= (l > 0),
+       "%s: the kernel lost %" PRIu64 " of one post, the reader saw %" PRIu64
+       " loss records",
+       p, l, seen);
 }
 
 /* One device: closed-loop bursts of QueueSize records (throughput, reads
@@ -845,7 +995,11 @@ static void phase_burst(bool xw) {
   long rss_up = bench_rss_kib();
   uint64_t lost = 0;
   /* Warm-up: every queue slot, ring slot and code path touched once. */
+  uint64_t c0 = bench_consumer_vm_errs(), r0 = reader_records(&r);
+  uint64_t d0 = reader_dropped(&r);
   closed_loop(&r, 16384, (unsigned)opt.notes, 1, &lost);
+  sane(lost == 0, "%s: warm-up, closed loop, yet the kernel lost %" PRIu64, p,
+       lost);
   long rss_before = bench_rss_kib();
   snprintf(k, sizeof(k), "%s.burst", p);
   measure_closed(&r, k, 3, opt.records, (unsigned)opt.notes, 1);
@@ -863,6 +1017,8 @@ static void phase_burst(bool xw) {
   result(k, (double)rss_after);
   snprintf(k, sizeof(k), "%s.rss_records", p);
   result(k, 3.0 * (double)opt.records);
+  overfill_fake(&r, p);
+  check_consumed(&r, p, c0, r0, d0);
   reader_down(&r);
 
   if (xw) {
@@ -891,9 +1047,9 @@ static void phase_latency(bool xw) {
   ctl_open();
 
   snprintf(k, sizeof(k), "%s.lat_fast_paced", p);
-  paced(&r, 2000, 1000000u, k);
+  paced(&r, scaled(2000), 1000000u, k);
   snprintf(k, sizeof(k), "%s.lat_fast_burst", p);
-  bursts(&r, 100, 32, 20000000u, k);
+  bursts(&r, scaled(100), 32, 20000000u, k);
 
   static const struct {
     const char *name;
@@ -903,22 +1059,40 @@ static void phase_latency(bool xw) {
     bench_consumer_set_delay(consumers[c].delay_ns);
     if (consumers[c].delay_ns > 0) {
       snprintf(k, sizeof(k), "%s.lat_slow_paced", p);
-      paced(&r, 1000, 2000000u, k);
+      paced(&r, scaled(1000), 2000000u, k);
     }
-    struct snap a, b;
-    uint64_t posted = 0, lost = 0, c0 = bench_consumer_vm_errs();
+    struct snap a, b, settled;
+    uint64_t posted = 0, queued = 0, lost = 0, c0 = bench_consumer_vm_errs();
+    uint64_t r0 = reader_records(&r), d0 = reader_dropped(&r);
     snap_take(&r, &a, true);
-    storm(&r, 1500000000u, &posted, &lost);
+    storm(&r, opt.smoke ? 300000000u : 1500000000u, &posted, &queued, &lost);
     snap_take(&r, &b, true);
     snprintf(k, sizeof(k), "%s.storm_%s", p, consumers[c].name);
     emit_run(k, &a, &b, lost);
+    /* Loss accounting: what was offered was queued or lost in the ring;
+     * the reader reads all that was queued, and hears of the loss. */
+    sane(posted == queued + lost,
+         "%s: %" PRIu64 " records posted, %" PRIu64 " queued + %" PRIu64
+         " lost",
+         k, posted, queued, lost);
+    wait_records(&r, r0 + queued, k);
+    snap_settled(&r, &a, &settled);
+    check_counts(k, &a, &settled);
+    sane(settled.records - a.records == queued,
+         "%s: %" PRIu64 " records queued, %" PRIu64 " read", k, queued,
+         settled.records - a.records);
+    uint64_t seen = settled.lost - a.lost;
+    /* The baseline reads once per poll() wakeup, and poll() does not
+     * announce a pending loss record: it may never see the last one. */
+    sane(lost > 0 ? seen > 0 || !r.xw : seen == 0,
+         "%s: the kernel lost %" PRIu64 " records, the reader saw %" PRIu64
+         " loss records",
+         k, lost, seen);
+    check_consumed(&r, k, c0, r0, d0);
     snprintf(k, sizeof(k), "%s.storm_%s_posted", p, consumers[c].name);
     result(k, (double)posted);
     snprintf(k, sizeof(k), "%s.storm_%s_notified", p, consumers[c].name);
     result(k, (double)(bench_consumer_vm_errs() - c0));
-    /* Let the fast consumer catch up before the slow runs start. */
-    if (consumers[c].delay_ns == 0)
-      wait_consumed(UINT64_MAX, 200000000u);
   }
   reader_down(&r);
   bench_latency_end();
@@ -980,6 +1154,12 @@ static void phase_idle(bool unused) {
   snap_take(&b, &b1, false);
   snap_take(&c, &c1, false);
   double s = secs(x1.t - x0.t), nd = opt.ndev;
+  sane(x1.records == x0.records && b1.records == b0.records &&
+           c1.records == c0.records,
+       "idle: records read while nothing was posted");
+  /* The baseline polls with a timeout: its wakeups prove the counters
+   * count. */
+  sane(b1.wakeups > b0.wakeups, "idle: no baseline poll() return counted");
   result("idle_seconds", s);
   result("xw.idle_ctx_per_s",
          (double)(x1.vol + x1.nonvol - x0.vol - x0.nonvol) / s);
@@ -1002,6 +1182,143 @@ static void phase_idle(bool unused) {
   reader_down(&c);
   reader_down(&b);
   reader_down(&x);
+}
+
+/* ---- the real kernel: a QEMU guest with the xe test driver -------------- */
+
+/* tests/bench/realkernel-bench.sh runs `xw-bench --real-kernel` in a guest
+ * (tests/realkernel/vm-run) whose test driver posts VM_ERR records into one
+ * DRM file on request (debugfs, tests/realkernel/README.md). Only counts
+ * are reported: timings under TCG mean nothing. Each reader opens its own
+ * DRM file, so it hears only what is posted to that file. */
+#define RK_VM_ERR "/sys/kernel/debug/xe_test/vm_err"
+
+static uint64_t rk_client_id(int drm_fd) {
+  char path[64], line[256];
+  unsigned long long id = 0;
+  bool found = false;
+  snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", drm_fd);
+  FILE *fp = fopen(path, "re");
+  if (fp == NULL)
+    die("%s: %s", path, STRERRNO);
+  while (!found && fgets(line, sizeof(line), fp) != NULL)
+    found = sscanf(line, "drm-client-id: %llu", &id) == 1;
+  fclose(fp);
+  if (!found)
+    die("%s: no drm-client-id", path);
+  return id;
+}
+
+/* The reader's DRM file on device i. */
+static int rk_drm_fd(const struct reader *r, size_t i) {
+  return r->xw ? r->devs[i]->drm_fd : r->bl->devs[i].drm_fd;
+}
+
+/* Post count VM errors to one DRM file; the kernel queues them in one go. */
+static void rk_post(uint64_t client, unsigned count) {
+  char cmd[96];
+  int len = snprintf(cmd, sizeof(cmd), "client:%" PRIu64 " 0 %d %u\n", client,
+                     BENCH_ERRNO, count);
+  int fd = open(RK_VM_ERR, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    die("%s: %s (not in the real-kernel guest?)", RK_VM_ERR, STRERRNO);
+  if (write(fd, cmd, (size_t)len) != len)
+    die("%s: %s: %s", RK_VM_ERR, cmd, STRERRNO);
+  close(fd);
+}
+
+/* Closed loop on device 0: QueueSize records per post, wait for them. */
+static void rk_closed_loop(const struct reader *r, uint64_t total) {
+  uint64_t client = rk_client_id(rk_drm_fd(r, 0));
+  uint64_t target = reader_records(r);
+  for (uint64_t posted = 0; posted < total; posted += (uint64_t)opt.notes) {
+    rk_post(client, (unsigned)opt.notes);
+    target += (uint64_t)opt.notes;
+    wait_records(r, target, "real kernel, closed loop");
+  }
+}
+
+static void rk_burst(bool xw) {
+  const char *p = xw ? "xw" : "bl";
+  char k[96];
+  struct reader r;
+  reader_up(&r, xw, p, 1, true, 0, 0);
+  rk_closed_loop(&r, (uint64_t)4 * opt.notes); /* warm-up */
+  struct snap a, b;
+  snap_take(&r, &a, false);
+  rk_closed_loop(&r, opt.records);
+  snap_take(&r, &b, false);
+  snprintf(k, sizeof(k), "%s.burst", p);
+  emit_run(k, &a, &b, 0);
+  sane(b.records - a.records >= opt.records && b.lost == a.lost,
+       "%s: closed loop, %" PRIu64 " records posted, %" PRIu64 " read, %" PRIu64
+       " loss records",
+       k, opt.records, b.records - a.records, b.lost - a.lost);
+
+  uint64_t r0 = reader_records(&r);
+  uint64_t s0 = xw ? XW_SUM(&r, lost) : BL_SUM(r.bl, lost);
+  rk_post(rk_client_id(rk_drm_fd(&r, 0)), 2u * (unsigned)opt.notes);
+  /* What the ring held, then a loss record (if the reader reads on). */
+  wait_records(&r, r0 + 1, p);
+  for (uint64_t n = 0; n != reader_records(&r);) {
+    n = reader_records(&r);
+    usleep(300000);
+  }
+  uint64_t seen = wait_loss(&r, s0 + 1) - s0;
+  uint64_t got = reader_records(&r) - r0;
+  overfill_report(p, (uint64_t)2 * opt.notes, got, seen);
+  sane(got == (uint64_t)2 * opt.notes || seen > 0 || !xw,
+       "%s: %" PRIu64 " of %u records read and no loss record", p, got,
+       2 * opt.notes);
+  reader_down(&r);
+}
+
+static void rk_idle(void) {
+  struct reader x, b;
+  reader_up(&x, true, "xw", opt.ndev, false, 0, 0);
+  reader_up(&b, false, "bl", opt.ndev, false, 0, 0);
+  sleep(1);
+  struct snap x0, x1, b0, b1;
+  snap_take(&x, &x0, false);
+  snap_take(&b, &b0, false);
+  sleep(opt.idle_s);
+  snap_take(&x, &x1, false);
+  snap_take(&b, &b1, false);
+  double s = secs(x1.t - x0.t), nd = opt.ndev;
+  result("idle_seconds", s);
+  result("xw.idle_wakeups_per_s_dev",
+         (double)(x1.wakeups - x0.wakeups) / s / nd);
+  result("bl.idle_wakeups_per_s_dev",
+         (double)(b1.wakeups - b0.wakeups) / s / nd);
+  sane(x1.records == x0.records && b1.records == b0.records,
+       "real kernel, idle: records read while nothing was posted");
+  sane(b1.wakeups > b0.wakeups,
+       "real kernel, idle: no baseline poll() return counted");
+  reader_down(&b);
+  reader_down(&x);
+}
+
+/* The guest's side: every count the host prints beside the fake's. */
+static int rk_main(void) {
+  bench_thread_register("main", false);
+  char rel[PATH_MAX] = "";
+  FILE *fp = fopen("/proc/sys/kernel/osrelease", "re");
+  if (fp != NULL) {
+    if (fgets(rel, sizeof(rel), fp) == NULL)
+      rel[0] = '\0';
+    fclose(fp);
+  }
+  fprintf(stderr, "xw-bench: real kernel %s", rel);
+  rk_burst(true);
+  rk_burst(false);
+  rk_idle();
+  result("records", (double)opt.records);
+  result("devices", opt.ndev);
+  result("checks", nchecks);
+  result("checks_failed", nchecks_failed);
+  fprintf(stderr, "xw-bench: real kernel: %u checks, %u failed\n", nchecks,
+          nchecks_failed);
+  return nchecks_failed > 0;
 }
 
 struct phase {
@@ -1050,6 +1367,15 @@ static void parse_results(char *text) {
     if (eq == NULL || nresults == MAX_RESULTS)
       continue;
     *eq = '\0';
+    /* Every phase reports its own checks: the parent adds them up. */
+    if (strcmp(line, "checks") == 0) {
+      nchecks += (unsigned)strtoul(eq + 1, NULL, 10);
+      continue;
+    }
+    if (strcmp(line, "checks_failed") == 0) {
+      nchecks_failed += (unsigned)strtoul(eq + 1, NULL, 10);
+      continue;
+    }
     sstrncpy(results[nresults].key, line, sizeof(results[0].key));
     results[nresults].v = strtod(eq + 1, NULL);
     nresults++;
@@ -1100,7 +1426,8 @@ static bool run_phase(const struct phase *ph) {
     setenv("LD_PRELOAD", preload, 1);
     setenv("XE_FAKE_DEVICES", table, 1);
     setenv("XE_FAKE_CTL", sock, 1);
-    char rec[32], ndev[16], idle[16], notes[16], rate[16];
+    char rec[32], ndev[16], idle[16], notes[16], rate[16], smoke[8];
+    snprintf(smoke, sizeof(smoke), "%d", opt.smoke);
     snprintf(rate, sizeof(rate), "%u", opt.storm_rate);
     snprintf(rec, sizeof(rec), "%" PRIu64, opt.records);
     snprintf(ndev, sizeof(ndev), "%u", opt.ndev);
@@ -1121,6 +1448,8 @@ static bool run_phase(const struct phase *ph) {
                     notes,
                     "--storm-rate",
                     rate,
+                    "--smoke-level",
+                    smoke,
                     NULL};
     execv(self_exe(), argv);
     _exit(127);
@@ -1586,12 +1915,109 @@ static void print_table(void) {
          nmet, nmissed);
 }
 
+/* Counts from the real kernel (a guest run's key=value lines, prefixed
+ * "rk."), beside the same counts from the fake. */
+static void load_real_kernel(unsigned *checks, unsigned *failed) {
+  FILE *fp = fopen(opt.rk_results, "re");
+  if (fp == NULL) {
+    fprintf(stderr, "xw-bench: %s: %s\n", opt.rk_results, STRERRNO);
+    return;
+  }
+  char line[256];
+  while (fgets(line, sizeof(line), fp) != NULL && nresults < MAX_RESULTS) {
+    char *eq = strchr(line, '=');
+    if (eq == NULL)
+      continue;
+    *eq = '\0';
+    if (strcmp(line, "checks") == 0)
+      *checks = (unsigned)strtoul(eq + 1, NULL, 10);
+    else if (strcmp(line, "checks_failed") == 0)
+      *failed = (unsigned)strtoul(eq + 1, NULL, 10);
+    if (strlen(line) + 4 > sizeof(results[0].key))
+      continue;
+    memcpy(results[nresults].key, "rk.", 3);
+    sstrncpy(results[nresults].key + 3, line, sizeof(results[0].key) - 3);
+    results[nresults].v = strtod(eq + 1, NULL);
+    nresults++;
+  }
+  fclose(fp);
+}
+
+/* One count, simulated vs real, for both readers. compare: an exact count,
+ * marked "same" or "differs" as printed; a rate (idle wakeups of a timed
+ * poll()) is not. */
+static void rk_row(const char *label, const char *key, fmt_fn fmt,
+                   bool compare) {
+  char k[96], c[4][64];
+  struct fig f[4];
+  const char *who[2] = {"xw", "bl"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(k, sizeof(k), "%s.%s", who[i], key);
+    f[2 * i] = get(k);
+    snprintf(k, sizeof(k), "rk.%s.%s", who[i], key);
+    f[2 * i + 1] = get(k);
+  }
+  for (int i = 0; i < 4; i++)
+    cell(c[i], sizeof(c[i]), f[i], fmt);
+  const char *same[2];
+  for (int i = 0; i < 2; i++)
+    same[i] = !compare || !f[2 * i].ok || !f[2 * i + 1].ok ? ""
+              : strcmp(c[2 * i], c[2 * i + 1]) == 0        ? "same"
+                                                           : "**differs**";
+  printf("| %s | %s | %s | %s | %s | %s | %s |\n", label, c[0], c[1], same[0],
+         c[2], c[3], same[1]);
+}
+
+static void print_real_kernel(void) {
+  printf("\n## Counts: simulated kernel vs the real kernel\n\n");
+  unsigned checks = 0, failed = 0;
+  if (opt.rk_results != NULL)
+    load_real_kernel(&checks, &failed);
+  nchecks += checks;
+  nchecks_failed += failed;
+  struct fig recs = get("rk.records"), idle = get("rk.idle_seconds");
+  if (!recs.ok) {
+    printf("real kernel: not run (%s)\n",
+           opt.rk_why != NULL ? opt.rk_why
+                              : "tests/bench/realkernel-bench.sh runs it");
+    return;
+  }
+  printf("real kernel: tests/realkernel's kernel and xe test driver in QEMU "
+         "(TCG), %.0f records per reader in bursts of QueueSize %d posted "
+         "to its own DRM file through debugfs; %.0f s idle with %.0f "
+         "devices; %u checks, %u failed. Timings under TCG mean nothing: "
+         "counts only.\n\n",
+         recs.v, opt.notes, idle.ok ? idle.v : 0, get("rk.devices").v, checks,
+         failed);
+  printf("| count | xe_watch, simulated | xe_watch, real kernel | | "
+         "baseline, simulated | baseline, real kernel | |\n"
+         "|---|---:|---:|---|---:|---:|---|\n");
+  rk_row("bursts of QueueSize: reads returning records per 1000 records",
+         "burst_reads_per_k", f_num2, true);
+  rk_row("… every read() call per 1000 records, incl. the EAGAIN that ends "
+         "a drain",
+         "burst_read_calls_per_k", f_num2, true);
+  rk_row("… event-loop wakeups per 1000 records", "burst_wakeups_per_k", f_num2,
+         true);
+  rk_row("… loss records seen in the closed loop", "burst_lost_records_seen",
+         f_int, true);
+  rk_row("one post of 2 × QueueSize records: records read", "overfill_read",
+         f_int, true);
+  rk_row("… loss records seen", "overfill_loss_seen", f_int, true);
+  rk_row("idle: wakeups per second per device (epoll_wait / poll returns)",
+         "idle_wakeups_per_s_dev", f_num2, false);
+}
+
 static void usage(void) {
   fprintf(stderr, "usage: xw-bench --fake PATH/libxefake.so [--records N] "
                   "[--devices N]\n"
                   "                [--idle-seconds S] [--queue-size NOTES] "
                   "[--storm-rate RECORDS_PER_S]\n"
-                  "                [--phases a,b,...]\n"
+                  "                [--phases a,b,...] [--smoke]\n"
+                  "                [--real-kernel-results FILE | "
+                  "--real-kernel-skipped WHY]\n"
+                  "       xw-bench --real-kernel [--records N] [--devices N] "
+                  "[--idle-seconds S] (in the guest)\n"
                   "phases:");
   for (size_t i = 0; i < STATIC_ARRAY_SIZE(phases); i++)
     fprintf(stderr, " %s", phases[i].name);
@@ -1614,6 +2040,17 @@ int main(int argc, char **argv) {
   opt.fake = getenv("XE_FAKE_LIB");
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
+    if (strcmp(a, "--real-kernel") == 0) {
+      opt.real_kernel = true;
+      continue;
+    }
+    if (strcmp(a, "--smoke") == 0) {
+      opt.smoke = true;
+      opt.records = 10000;
+      opt.ndev = 4;
+      opt.idle_s = 2;
+      continue;
+    }
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (v == NULL)
       usage();
@@ -1634,6 +2071,12 @@ int main(int argc, char **argv) {
       opt.idle_s = (unsigned)num_arg(v, 1, 3600);
     else if (strcmp(a, "--storm-rate") == 0)
       opt.storm_rate = (unsigned)num_arg(v, 1000, 100000000);
+    else if (strcmp(a, "--real-kernel-results") == 0)
+      opt.rk_results = v;
+    else if (strcmp(a, "--real-kernel-skipped") == 0)
+      opt.rk_why = v;
+    else if (strcmp(a, "--smoke-level") == 0) /* to the children */
+      opt.smoke = num_arg(v, 0, 1) != 0;
     else if (strcmp(a, "--queue-size") == 0)
       opt.notes = (int)num_arg(v, 32, WATCH_QUEUE_MAX_NOTES);
     else
@@ -1647,10 +2090,15 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < STATIC_ARRAY_SIZE(phases); i++)
       if (strcmp(phases[i].name, phase) == 0) {
         phases[i].fn(phases[i].xw);
-        return 0;
+        result("checks", nchecks);
+        result("checks_failed", nchecks_failed);
+        return nchecks_failed > 0;
       }
     usage();
   }
+
+  if (opt.real_kernel)
+    return rk_main();
 
   if (opt.fake == NULL || access(opt.fake, R_OK) != 0)
     die("the simulated kernel (--fake PATH/libxefake.so, or $XE_FAKE_LIB) "
@@ -1687,10 +2135,15 @@ int main(int argc, char **argv) {
          "listener\n\n");
   print_machine();
   print_table();
+  print_real_kernel();
+  printf("sanity: %u checks, %u failed%s\n", nchecks, nchecks_failed,
+         opt.smoke ? " (smoke run: figures from small counts, not a "
+                     "measurement)"
+                   : "");
   if (failed > 0) {
     fprintf(stderr, "xw-bench: %u phase(s) failed; their figures are n/a\n",
             failed);
     return 1;
   }
-  return 0;
+  return nchecks_failed > 0;
 }
