@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,53 @@ static void node_name(const char *node, char *out, size_t len) {
   const char *path = realpath(node, resolved) != NULL ? resolved : node;
   const char *slash = strrchr(path, '/');
   copy_name(out, len, slash != NULL ? slash + 1 : path);
+}
+
+static const char *sysfs_root = "/sys";
+
+void xw_set_sysfs_root(const char *root) {
+  sysfs_root = root != NULL ? root : "/sys";
+}
+
+const char *xw_sysfs_root(void) { return sysfs_root; }
+
+int xw_node_rdev(const char *node, unsigned long *rdev) {
+  struct stat st;
+  if (stat(node, &st) != 0)
+    return -errno;
+  if (!S_ISCHR(st.st_mode))
+    return -ENOTTY;
+  *rdev = (unsigned long)st.st_rdev;
+  return 0;
+}
+
+int xw_node_pci_slot(const char *node, char *out, size_t len) {
+  unsigned long rdev;
+  int err = xw_node_rdev(node, &rdev);
+  if (err != 0)
+    return err;
+  char path[PATH_MAX + 16], dev[PATH_MAX], sub[PATH_MAX];
+  snprintf(path, sizeof(path), "%s/dev/char/%u:%u/device", sysfs_root,
+           major(rdev), minor(rdev));
+  if (realpath(path, dev) == NULL)
+    return -ENODEV;
+  /* The device's bus: its "subsystem" link ends in /bus/pci. */
+  snprintf(path, sizeof(path), "%s/subsystem", dev);
+  ssize_t n = readlink(path, sub, sizeof(sub) - 1);
+  if (n <= 0)
+    return -ENODEV;
+  sub[n] = '\0';
+  const char *bus = strrchr(sub, '/');
+  if (strcmp(bus != NULL ? bus + 1 : sub, "pci") != 0)
+    return -ENODEV;
+  const char *slash = strrchr(dev, '/');
+  copy_name(out, len, slash != NULL ? slash + 1 : dev);
+  return 0;
+}
+
+void xw_node_display_name(const char *node, char *out, size_t len) {
+  if (xw_node_pci_slot(node, out, len) != 0)
+    node_name(node, out, len);
 }
 
 static void device_name(int fd, const char *node, char *out, size_t len) {

@@ -39,6 +39,29 @@ struct xw_identity {
 int xw_device_open(const char *node, struct xw_identity *id,
                    enum xw_stage *stage);
 
+/** Where sysfs is ("/sys" unless SysfsRoot says otherwise, e.g. a
+ *  container with the host's /sys mounted elsewhere). Set before any device
+ *  is created; the string must outlive the devices. */
+void xw_set_sysfs_root(const char *root);
+const char *xw_sysfs_root(void);
+
+/**
+ * The PCI slot ("0000:03:00.0") of the GPU behind a device node, found in
+ * sysfs by the node's device number (<sysfs>/dev/char/MAJ:MIN/device) without
+ * opening the node, so it works before the driver answers and never makes
+ * the caller DRM master. Symlinks are followed. Returns 0, or a negative
+ * errno (-ENOENT: no such node, -ENOTTY: not a character device, -ENODEV:
+ * not on PCI).
+ */
+int xw_node_pci_slot(const char *node, char *out, size_t len);
+
+/** The device number of a node (symlinks followed); 0 or a negative errno. */
+int xw_node_rdev(const char *node, unsigned long *rdev);
+
+/** The name a device is known by from the start: its PCI slot, else the
+ *  node's own name ("renderD128", by-path links followed). */
+void xw_node_display_name(const char *node, char *out, size_t len);
+
 /**
  * Whether the DRM device behind an open fd has been unplugged: DRM answers
  * every ioctl on such a file with ENODEV. Used when a kernel loss record

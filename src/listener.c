@@ -58,8 +58,9 @@ struct xw_device *xw_device_new(const char *node, unsigned index) {
   }
   dev->index = index;
   pthread_mutex_init(&dev->lock, NULL);
-  const char *slash = strrchr(node, '/');
-  sstrncpy(dev->name, slash != NULL ? slash + 1 : node, sizeof(dev->name));
+  /* Named once, from sysfs, before anything is dispatched: the name never
+   * changes when the device comes up, so alerts and series stay whole. */
+  xw_node_display_name(node, dev->name, sizeof(dev->name));
   sstrncpy(dev->cause, "not started", sizeof(dev->cause));
   dev->drm_fd = dev->pipe_rd = dev->pipe_wr = -1;
   dev->complaint = (c_complain_t)C_COMPLAIN_INIT_STATIC;
@@ -249,7 +250,6 @@ static void attempt(struct xw_listener *l, struct xw_device *dev) {
   }
 
   pthread_mutex_lock(&dev->lock);
-  sstrncpy(dev->name, id.name, sizeof(dev->name));
   dev->cause[0] = '\0';
   dev->cause_code[0] = '\0';
   pthread_mutex_unlock(&dev->lock);
@@ -263,7 +263,7 @@ static void attempt(struct xw_listener *l, struct xw_device *dev) {
   c_release(LOG_INFO, &dev->complaint,
             "xe_watch plugin: %s: the earlier failure is resolved", dev->node);
   INFO("xe_watch plugin: %s (%s): listening for VM errors (queue %d notes)",
-       dev->node, id.name, l->cfg.queue_notes);
+       dev->node, dev->name, l->cfg.queue_notes);
   set_state(l, dev, XW_DEV_LISTENING);
   scan_soon(l);
 }

@@ -4,7 +4,10 @@
 #include "plugin.h"
 #include "utils/common/common.h"
 
+#include "device.h"
 #include "xe_watch_uapi.h"
+
+#include <sys/sysmacros.h>
 
 void xw_config_init(struct xw_config *cfg) {
   memset(cfg, 0, sizeof(*cfg));
@@ -31,6 +34,7 @@ void xw_config_free(struct xw_config *cfg) {
   sfree(cfg->proc_root);
   sfree(cfg->client_process);
   sfree(cfg->client_cgroup);
+  sfree(cfg->sysfs_root);
 }
 
 int xw_config_add_device(struct xw_config *cfg, const char *path) {
@@ -82,43 +86,77 @@ static int add_device(struct xw_config *cfg, const oconfig_item_t *ci) {
   return err == 0 ? 0 : -1;
 }
 
-static int get_int_range(const oconfig_item_t *ci, int min, int max, int *out) {
-  int v;
-  if (cf_util_get_int(ci, &v) != 0)
-    return -1;
-  if (v < min || v > max) {
-    ERROR("xe_watch plugin: %s %d is out of range; use %d to %d.", ci->key, v,
-          min, max);
+/* The number an option was given, as written; logs and returns -1 if it
+ * has none. */
+static int get_number(const oconfig_item_t *ci, double *out) {
+  if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_NUMBER) {
+    ERROR("xe_watch plugin: %s needs one number.", ci->key);
     return -1;
   }
-  *out = v;
+  *out = ci->values[0].value.number;
   return 0;
 }
 
-static int get_positive_time(const oconfig_item_t *ci, cdtime_t *out) {
-  cdtime_t t;
-  if (cf_util_get_cdtime(ci, &t) != 0)
+/* A count: a whole number in min..max, checked before any conversion so the
+ * message quotes what the operator wrote, not what an int made of it. */
+static int get_int_range(const oconfig_item_t *ci, int min, int max, int *out) {
+  double v;
+  if (get_number(ci, &v) != 0)
     return -1;
-  if (t == 0) {
-    ERROR("xe_watch plugin: %s must be a positive number of seconds.", ci->key);
+  if (v < min || v > max) {
+    ERROR("xe_watch plugin: %s %.15g is out of range; use %d to %d.", ci->key,
+          v, min, max);
     return -1;
   }
-  *out = t;
+  if (v != (double)(int)v) {
+    ERROR("xe_watch plugin: %s %.15g is not a whole number; use %d to %d.",
+          ci->key, v, min, max);
+    return -1;
+  }
+  *out = (int)v;
+  return 0;
+}
+
+/* Every time option: 1 ms to 1 day. Longer would overflow poll()'s int
+ * milliseconds (24.8 days) in places, and no back-off or window needs it. */
+#define XW_TIME_MIN 0.001
+#define XW_TIME_MAX 86400.0
+
+static int get_positive_time(const oconfig_item_t *ci, cdtime_t *out) {
+  double v;
+  if (get_number(ci, &v) != 0)
+    return -1;
+  if (v <= 0) {
+    ERROR("xe_watch plugin: %s must be a positive number of seconds, not "
+          "%.15g.",
+          ci->key, v);
+    return -1;
+  }
+  if (v < XW_TIME_MIN || v > XW_TIME_MAX) {
+    ERROR("xe_watch plugin: %s %.15g is out of range; use %g to %g seconds.",
+          ci->key, v, XW_TIME_MIN, XW_TIME_MAX);
+    return -1;
+  }
+  *out = DOUBLE_TO_CDTIME_T(v);
   return 0;
 }
 
 /* 0 turns the probe off; beyond a day it would be no safety net at all. */
 static int get_check_interval(const oconfig_item_t *ci, cdtime_t *out) {
-  cdtime_t t;
-  if (cf_util_get_cdtime(ci, &t) != 0)
+  double v;
+  if (get_number(ci, &v) != 0)
     return -1;
-  if (t > TIME_T_TO_CDTIME_T(86400)) {
-    ERROR("xe_watch plugin: DeviceCheckInterval %.3f is out of range: use 0 "
-          "(off) to 86400 seconds.",
-          CDTIME_T_TO_DOUBLE(t));
+  if (v == 0) {
+    *out = 0; /* off */
+    return 0;
+  }
+  if (v < XW_TIME_MIN || v > XW_TIME_MAX) {
+    ERROR("xe_watch plugin: %s %.15g is out of range: use 0 (off) or %g to "
+          "%g seconds.",
+          ci->key, v, XW_TIME_MIN, XW_TIME_MAX);
     return -1;
   }
-  *out = t;
+  *out = DOUBLE_TO_CDTIME_T(v);
   return 0;
 }
 
@@ -162,14 +200,26 @@ static int get_regex(const oconfig_item_t *ci, char **out) {
   return 0;
 }
 
-static int get_proc_root(const oconfig_item_t *ci, char **out) {
+/* Where a host directory (/proc, /sys) is mounted: an absolute path to a
+ * directory that exists now, so a typo is reported by `collectd -T`. */
+static int get_root_dir(const oconfig_item_t *ci, const char *example,
+                        char **out) {
   char *p = NULL;
   if (cf_util_get_string(ci, &p) != 0)
     return -1;
+  struct stat st;
   if (p[0] != '/') {
-    ERROR("xe_watch plugin: ProcRoot \"%s\" is not an absolute path; use "
-          "where the host's /proc is mounted, e.g. \"/host/proc\".",
-          p);
+    ERROR("xe_watch plugin: %s \"%s\" is not an absolute path; use "
+          "where the host's directory is mounted, e.g. \"%s\".",
+          ci->key, p, example);
+    free(p);
+    return -1;
+  }
+  if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    ERROR("xe_watch plugin: %s \"%s\" %s; mount the host's directory "
+          "there or fix the path.",
+          ci->key, p,
+          errno == ENOENT ? "does not exist" : "is not a directory");
     free(p);
     return -1;
   }
@@ -211,7 +261,7 @@ int xw_config_parse(struct xw_config *cfg, const oconfig_item_t *ci) {
     } else if (strcasecmp("WatchClients", c->key) == 0)
       err = cf_util_get_boolean(c, &cfg->watch_clients);
     else if (strcasecmp("ProcRoot", c->key) == 0)
-      err = get_proc_root(c, &cfg->proc_root);
+      err = get_root_dir(c, "/host/proc", &cfg->proc_root);
     else if (strcasecmp("ClientScanInterval", c->key) == 0)
       err = get_positive_time(c, &cfg->client_scan);
     else if (strcasecmp("ClientProcessMatch", c->key) == 0)
@@ -224,6 +274,8 @@ int xw_config_parse(struct xw_config *cfg, const oconfig_item_t *ci) {
       err = cf_util_get_boolean(c, &cfg->auto_discover);
     else if (strcasecmp("DeviceCheckInterval", c->key) == 0)
       err = get_check_interval(c, &cfg->device_check);
+    else if (strcasecmp("SysfsRoot", c->key) == 0)
+      err = get_root_dir(c, "/host/sys", &cfg->sysfs_root);
     else {
       ERROR("xe_watch plugin: unknown option \"%s\"; see collectd-xe_watch(5) "
             "for the options.",
@@ -250,10 +302,91 @@ int xw_config_validate(const struct xw_config *cfg) {
           CDTIME_T_TO_DOUBLE(cfg->retry_interval));
     return -1;
   }
+  /* Accepted (a fleet-wide file may carry them), but said. */
+  const struct {
+    const char *key;
+    bool set;
+  } client_only[] = {{"ClientProcessMatch", cfg->client_process != NULL},
+                     {"ClientCgroupMatch", cfg->client_cgroup != NULL},
+                     {"ProcRoot", cfg->proc_root != NULL}};
+  for (size_t i = 0; i < STATIC_ARRAY_SIZE(client_only); i++)
+    if (client_only[i].set && !cfg->watch_clients)
+      WARNING("xe_watch plugin: %s does nothing without WatchClients true; "
+              "it is ignored.",
+              client_only[i].key);
   if (!cfg->send_notification && !cfg->dispatch_values) {
     ERROR("xe_watch plugin: SendNotification and DispatchValues are both "
           "false, so nothing would be reported; enable one.");
     return -1;
   }
   return 0;
+}
+
+/* What identifies a configured node's GPU. */
+struct gpu_key {
+  bool have_rdev, have_slot;
+  unsigned long rdev;
+  char slot[XW_NAME_LEN];
+};
+
+static struct gpu_key gpu_key(const char *node) {
+  struct gpu_key k = {0};
+  k.have_rdev = xw_node_rdev(node, &k.rdev) == 0;
+  k.have_slot = xw_node_pci_slot(node, k.slot, sizeof(k.slot)) == 0;
+  return k;
+}
+
+/* DRM render nodes have minors 128 and up; primary (card) nodes below. */
+static bool is_render(const struct gpu_key *k) {
+  return k->have_rdev && minor(k->rdev) >= 128;
+}
+
+void xw_config_dedupe(struct xw_config *cfg) {
+  if (cfg->ndevices < 2)
+    return;
+  struct gpu_key *keys = calloc(cfg->ndevices, sizeof(*keys));
+  if (keys == NULL)
+    return;
+  size_t kept = 0;
+  for (size_t i = 0; i < cfg->ndevices; i++) {
+    char *node = cfg->devices[i];
+    struct gpu_key k = gpu_key(node);
+    size_t j;
+    const char *why = NULL;
+    for (j = 0; j < kept; j++)
+      if (k.have_rdev && keys[j].have_rdev && k.rdev == keys[j].rdev) {
+        why = "the same device node";
+        break;
+      }
+    for (size_t m = 0; m < kept && why == NULL; m++)
+      if (k.have_slot && keys[m].have_slot &&
+          strcmp(k.slot, keys[m].slot) == 0) {
+        why = "another node of the same GPU";
+        j = m;
+      }
+    if (why == NULL) {
+      keys[kept] = k;
+      cfg->devices[kept++] = node;
+      continue;
+    }
+    /* Keep the render node: opening a card node first makes the opener DRM
+     * master, which can lock a display server out. */
+    char *drop = node;
+    if (is_render(&k) && !is_render(&keys[j])) {
+      drop = cfg->devices[j];
+      cfg->devices[j] = node;
+      keys[j] = k;
+    }
+    char dev[XW_NAME_LEN + 16] = "";
+    if (k.have_slot)
+      snprintf(dev, sizeof(dev), " (PCI %s)", k.slot);
+    else if (k.have_rdev)
+      snprintf(dev, sizeof(dev), " (%u:%u)", major(k.rdev), minor(k.rdev));
+    WARNING("xe_watch plugin: Device \"%s\" dropped: it is %s%s as Device "
+            "\"%s\"; watching both would notify every event twice.",
+            drop, why, dev, cfg->devices[j]);
+    free(drop);
+  }
+  cfg->ndevices = kept;
+  free(keys);
 }

@@ -31,6 +31,7 @@ struct xw_config {
   bool watch_uevents;      /* WatchUevents: wedged GPUs, coredumps */
   bool auto_discover;      /* AutoDiscover: every xe render node udev knows */
   cdtime_t device_check;   /* DeviceCheckInterval: ENODEV probe, 0 = off */
+  char *sysfs_root;        /* SysfsRoot: where /sys is (containers) */
 };
 
 #define XW_DEFAULT_QUEUE_SIZE 256
@@ -50,6 +51,14 @@ int xw_config_parse(struct xw_config *cfg, const oconfig_item_t *ci);
 
 /** Append a device node (no checks: for discovered nodes). 0 or -ENOMEM. */
 int xw_config_add_device(struct xw_config *cfg, const char *path);
+
+/**
+ * Drop every Device that names a GPU already listed: the same node under
+ * another spelling or link (same device number), or another node of the same
+ * GPU (card and render node: same PCI slot); the render node is kept. Logs
+ * which line was dropped and why. Call once the Devices are final.
+ */
+void xw_config_dedupe(struct xw_config *cfg);
 
 /** Checks that need the whole configuration (e.g. at least one Device).
  *  Logs what to fix; returns 0 or -1. */

@@ -17,6 +17,7 @@
 #include "dispatch.h"
 #include "listener.h"
 #include "notify.h"
+#include "device.h"
 #include "queue.h"
 #include "uevents.h"
 
@@ -112,20 +113,28 @@ static int xw_init(void) {
   if (g_listener != NULL)
     return 0; /* init may run again after a re-read; keep one listener */
 
+  xw_set_sysfs_root(g_cfg.sysfs_root);
   if (g_cfg.auto_discover) {
     int n = xw_discover_xe_nodes(add_discovered, &g_cfg);
     if (n < 0)
       ERROR("xe_watch plugin: AutoDiscover: cannot ask udev for devices: %s",
             STRERROR(-n));
-    else if (n == 0)
-      WARNING("xe_watch plugin: AutoDiscover found no GPU bound to the xe "
-              "driver%s",
-              g_cfg.ndevices > 0 ? "; watching the configured Devices" : "");
+    else if (n == 0 && g_cfg.ndevices > 0)
+      NOTICE("xe_watch plugin: AutoDiscover found no GPU bound to the xe "
+             "driver; watching the configured Devices");
+    else if (n == 0) {
+      /* One configuration for a whole fleet: a host without an xe GPU is
+       * normal, not an error, and must not fail `collectd -T`. */
+      NOTICE("xe_watch plugin: AutoDiscover found no GPU bound to the xe "
+             "driver on this host; nothing to watch");
+      return 0;
+    }
   }
   if (g_cfg.ndevices == 0) {
     ERROR("xe_watch plugin: no device to watch; not starting.");
     return -1;
   }
+  xw_config_dedupe(&g_cfg);
 
   g_devs = calloc(g_cfg.ndevices, sizeof(*g_devs));
   if (g_devs == NULL)

@@ -42,13 +42,13 @@ START_TEST(every_option) {
   mock_ci_add_number(ci, "NotificationWindow", 120);
   mock_ci_add_number(ci, "NotificationQueueLength", 100);
   mock_ci_add_boolean(ci, "WatchClients", true);
-  mock_ci_add_string(ci, "ProcRoot", "/host/proc");
+  mock_ci_add_string(ci, "ProcRoot", "/proc");
   mock_ci_add_number(ci, "ClientScanInterval", 2.5);
   mock_ci_add_string(ci, "ClientProcessMatch", "^(llama|vllm)");
   mock_ci_add_string(ci, "ClientCgroupMatch", "kubepods");
   ck_assert_int_eq(parse(ci), 0);
   ck_assert(cfg.watch_clients);
-  ck_assert_str_eq(cfg.proc_root, "/host/proc");
+  ck_assert_str_eq(cfg.proc_root, "/proc");
   ck_assert_uint_eq(cfg.client_scan, DOUBLE_TO_CDTIME_T(2.5));
   ck_assert_str_eq(cfg.client_process, "^(llama|vllm)");
   ck_assert_str_eq(cfg.client_cgroup, "kubepods");
@@ -87,6 +87,22 @@ static const struct {
     {"ClientProcessMatch", 0, "(llama", 0, "is not a valid extended regular"},
     {"ClientCgroupMatch", 0, "[", 0, "ClientCgroupMatch \"[\" is not a valid"},
     {"ClientScanInterval", 1, NULL, 0, "ClientScanInterval must be a positive"},
+    /* What was written, not what an int or a cdtime_t made of it. */
+    {"QueueSize", 1, NULL, 99999999999.0,
+     "QueueSize 99999999999 is out of range; use 1 to 512"},
+    {"QueueSize", 1, NULL, 2.7, "QueueSize 2.7 is not a whole number"},
+    {"NotificationLimit", 1, NULL, 1.5, "NotificationLimit 1.5 is not a whole"},
+    {"NotificationWindow", 1, NULL, 99999999999.0,
+     "NotificationWindow 99999999999 is out of range; use 0.001 to 86400"},
+    {"RetryInterval", 1, NULL, 90000, "RetryInterval 90000 is out of range"},
+    {"MaxRetryInterval", 1, NULL, 1e12,
+     "MaxRetryInterval 1000000000000 is out of"},
+    {"ClientScanInterval", 1, NULL, 0.0001,
+     "ClientScanInterval 0.0001 is out of range"},
+    {"ProcRoot", 0, "/nonexistent/proc", 0,
+     "ProcRoot \"/nonexistent/proc\" does not exist"},
+    {"SysfsRoot", 0, "/nonexistent/sys", 0,
+     "SysfsRoot \"/nonexistent/sys\" does not exist"},
 };
 
 START_TEST(bad_values_are_rejected) {
@@ -100,6 +116,25 @@ START_TEST(bad_values_are_rejected) {
   ck_assert_int_eq(parse(ci), -1);
   ck_assert_msg(mock_log_find(LOG_ERR, bad[_i].says) >= 0,
                 "no error log saying \"%s\"", bad[_i].says);
+  xw_config_free(&cfg);
+}
+END_TEST
+
+/* Options that only matter with WatchClients are accepted, with a warning
+ * that names what is missing. */
+START_TEST(client_options_without_watch_clients) {
+  oconfig_item_t *ci = mock_ci_block("Plugin");
+  mock_ci_add_string(ci, "Device", "/dev/dri/renderD128");
+  mock_ci_add_boolean(ci, "WatchClients", false);
+  mock_ci_add_string(ci, "ClientProcessMatch", "^llama");
+  mock_ci_add_string(ci, "ClientCgroupMatch", "kubepods");
+  mock_ci_add_string(ci, "ProcRoot", "/proc");
+  ck_assert_int_eq(parse(ci), 0);
+  ck_assert_int_ge(mock_log_find(LOG_WARNING, "ClientProcessMatch does "
+                                              "nothing without WatchClients"),
+                   0);
+  ck_assert_int_ge(mock_log_find(LOG_WARNING, "ClientCgroupMatch does"), 0);
+  ck_assert_int_ge(mock_log_find(LOG_WARNING, "ProcRoot does"), 0);
   xw_config_free(&cfg);
 }
 END_TEST
@@ -169,6 +204,7 @@ static Suite *config_suite(void) {
   tcase_add_loop_test(tc, bad_values_are_rejected, 0,
                       (int)(sizeof(bad) / sizeof(bad[0])));
   tcase_add_test(tc, no_device);
+  tcase_add_test(tc, client_options_without_watch_clients);
   tcase_add_test(tc, duplicate_device);
   tcase_add_test(tc, auto_discover_needs_no_device);
   tcase_add_test(tc, retry_cap_below_interval);
