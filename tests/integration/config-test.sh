@@ -19,6 +19,8 @@ fi
 # conf_test BLOCK: runs collectd -t; leaves its output in $T/t.out.
 conf_test() {
 	cat >"$T/t.conf" <<CONF
+Hostname "$XW_HOST"
+FQDNLookup false
 BaseDir "$T"
 PIDFile "$T/t.pid"
 TypesDB "$XW_TYPESDB"
@@ -30,6 +32,10 @@ $1
 CONF
 	timeout 20 "$XW_COLLECTD" "$XW_TEST_FLAG" -C "$T/t.conf" >"$T/t.out" 2>&1
 }
+# passes BLOCK: accepted; otherwise prints what collectd said.
+passes() {
+	conf_test "$1" || { sed 's/^/#   /' "$T/t.out"; return 1; }
+}
 rejects() {
 	local block=$1 says=$2
 	if conf_test "$block"; then
@@ -39,7 +45,7 @@ rejects() {
 	grep -qF -- "$says" "$T/t.out" || { sed 's/^/#   /' "$T/t.out"; return 1; }
 }
 
-check "a good configuration passes" conf_test '  Device "/dev/dri/renderD128"
+check "a good configuration passes" passes '  Device "/dev/dri/renderD128"
   Device "/dev/dri/by-path/pci-0000:03:00.0-render"
   QueueSize 512
   Severity "warning"
@@ -63,4 +69,25 @@ check "Device listed twice" rejects '  Device "/dev/dri/renderD128"
 check "back-off cap below its start" rejects '  Device "/dev/dri/renderD128"
   RetryInterval 30
   MaxRetryInterval 10' "raise MaxRetryInterval"
+check "a count quotes what was written" rejects '  Device "/dev/dri/renderD128"
+  QueueSize 99999999999' "QueueSize 99999999999 is out of range; use 1 to 512"
+check "a count is a whole number" rejects '  Device "/dev/dri/renderD128"
+  QueueSize 2.7' "QueueSize 2.7 is not a whole number"
+check "a time is bounded" rejects '  Device "/dev/dri/renderD128"
+  NotificationWindow 99999999999' "NotificationWindow 99999999999 is out of range; use 0.001 to 86400 seconds"
+check "a ProcRoot that does not exist" rejects '  Device "/dev/dri/renderD128"
+  WatchClients true
+  ProcRoot "/nonexistent/proc"' 'ProcRoot "/nonexistent/proc" does not exist'
+# One file for a fleet: on a host without an xe GPU (this one, and CI),
+# AutoDiscover loads quietly and -T succeeds.
+if ls /sys/bus/pci/drivers/xe/0000:* >/dev/null 2>&1; then
+	echo "# this host has an xe GPU; skipping the GPU-less AutoDiscover check"
+else
+	quiet_without_gpu() {
+		passes '  AutoDiscover true' || return 1
+		grep -q "AutoDiscover found no GPU bound to the xe driver on this host" "$T/t.out" &&
+			! grep -qi "error" "$T/t.out" || { sed 's/^/#   /' "$T/t.out"; return 1; }
+	}
+	check "AutoDiscover without an xe GPU: loaded, one notice, no error" quiet_without_gpu
+fi
 xw_done
