@@ -73,6 +73,46 @@ START_TEST(device_values) {
 }
 END_TEST
 
+/* doc/pipelines.md names the per-errno series that exist from the start;
+ * they must be exactly the ones dispatched at 0. */
+START_TEST(documented_errno_series_at_zero) {
+  const char *src = getenv("XW_SRCDIR");
+  if (src == NULL)
+    return; /* run outside make check: no source tree to read */
+  char path[512], doc[16384];
+  snprintf(path, sizeof(path), "%s/doc/pipelines.md", src);
+  FILE *f = fopen(path, "re");
+  ck_assert_ptr_nonnull(f);
+  size_t n = fread(doc, 1, sizeof(doc) - 1, f);
+  fclose(f);
+  doc[n] = '\0';
+  /* "... exist from the start at 0:\n`ENOMEM`, `EFAULT`, ... ." */
+  char *p = strstr(doc, "exist from the start at 0:");
+  ck_assert_msg(p != NULL, "doc/pipelines.md no longer lists them");
+  char *end = strchr(p, '.');
+  ck_assert_ptr_nonnull(end);
+  *end = '\0';
+  char documented[256] = "";
+  for (char *q = strchr(p, '`'); q != NULL; q = strchr(q, '`')) {
+    char *close = strchr(q + 1, '`');
+    ck_assert_ptr_nonnull(close);
+    strncat(documented, q + 1, (size_t)(close - q - 1));
+    strncat(documented, " ", 2);
+    q = close + 1;
+  }
+
+  struct xw_counters c = {0};
+  xw_dispatch_device_values("renderD128", &c, 0, true);
+  char dispatched[256] = "";
+  for (size_t i = 0; i < mock_nvalues; i++)
+    if (strncmp(mock_values[i].type_instance, "vm_err-", 7) == 0) {
+      strncat(dispatched, mock_values[i].type_instance + 7, 32);
+      strncat(dispatched, " ", 2);
+    }
+  ck_assert_str_eq(documented, dispatched);
+}
+END_TEST
+
 /* ---- the dispatcher, driven without its thread ---------------------------
  */
 
@@ -230,6 +270,7 @@ static Suite *notify_suite(void) {
   tcase_add_test(tc, vm_err_notification);
   tcase_add_test(tc, unnamed_errno);
   tcase_add_test(tc, device_values);
+  tcase_add_test(tc, documented_errno_series_at_zero);
   suite_add_tcase(s, tc);
   tc = tcase_create("dispatcher");
   tcase_add_checked_fixture(tc, disp_setup, disp_teardown);
