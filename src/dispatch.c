@@ -38,6 +38,7 @@ struct xw_dispatcher {
   bool running;
   pthread_t thread;
   struct xw_report *rep;
+  _Atomic size_t *live_ndev; /* NULL: all ndev devices exist */
 };
 
 int xw_dispatcher_create(struct xw_dispatcher **out,
@@ -217,11 +218,21 @@ static void check_device(struct xw_dispatcher *d, size_t i, cdtime_t now,
            dev->node, n);
 }
 
+void xw_dispatcher_follow(struct xw_dispatcher *d, _Atomic size_t *ndev) {
+  d->live_ndev = ndev;
+}
+
 cdtime_t xw_dispatcher_run_once(struct xw_dispatcher *d, cdtime_t now) {
   cdtime_t next = 0;
+  size_t ndev = d->ndev;
+  if (d->live_ndev != NULL) {
+    size_t live = atomic_load_explicit(d->live_ndev, memory_order_acquire);
+    if (live < ndev)
+      ndev = live;
+  }
   if (d->queue != NULL)
     drain_queue(d, now);
-  for (size_t i = 0; i < d->ndev && !stopping(d); i++) {
+  for (size_t i = 0; i < ndev && !stopping(d); i++) {
     flush_windows(d, i, now, &next);
     check_device(d, i, now, &next);
   }

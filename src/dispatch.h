@@ -17,6 +17,9 @@ struct xw_dispatcher;
 int xw_dispatcher_create(struct xw_dispatcher **out,
                          const struct xw_config *cfg, struct xw_device **devs,
                          size_t ndev, struct xw_queue *q, int wake_fd);
+/** Follow a device count that grows (AutoDiscover): only devs[0..*ndev)
+ *  are looked at, never more than the ndev given at creation. */
+void xw_dispatcher_follow(struct xw_dispatcher *d, _Atomic size_t *ndev);
 /** CLOCK_MONOTONIC in cdtime_t units: rate-limit windows and repeats are
  *  measured on it, so a step of the wall clock neither suppresses nor
  *  floods notifications. Timestamps stay collectd's (cdtime). */

@@ -169,6 +169,8 @@ static cdtime_t mono_now(void) {
 static void fail(struct xw_listener *l, struct xw_device *dev,
                  enum xw_stage stage, int err, const char *driver) {
   bool was_listening = atomic_load(&dev->state) == XW_DEV_LISTENING;
+  /* A node that does not exist (yet) is said once, then retried quietly. */
+  bool absent = stage == XW_STAGE_OPEN && (err == -ENOENT || err == -ENXIO);
   teardown(l, dev);
 
   char text[256];
@@ -195,10 +197,14 @@ static void fail(struct xw_listener *l, struct xw_device *dev,
     ERROR("xe_watch plugin: %s (%s): stopped listening: %s; retrying in "
           "%.0f s",
           dev->node, dev->name, text, CDTIME_T_TO_DOUBLE(dev->backoff));
-  else
-    c_complain(LOG_ERR, &dev->complaint,
-               "xe_watch plugin: %s: %s; retrying with back-off up to %.0f s",
-               dev->node, text, CDTIME_T_TO_DOUBLE(l->cfg.retry_max));
+  else if (!absent || !dev->complaint.complained_once)
+    c_complain(absent ? LOG_WARNING : LOG_ERR, &dev->complaint,
+               "xe_watch plugin: %s: %s; retrying with back-off up to %.0f "
+               "s%s",
+               dev->node, text, CDTIME_T_TO_DOUBLE(l->cfg.retry_max),
+               absent ? " (said once: a node may appear later, e.g. when "
+                        "the driver binds)"
+                      : "");
 
   if (atomic_load(&dev->state) != XW_DEV_RETRYING || was_listening)
     set_state(l, dev, XW_DEV_RETRYING);
@@ -416,6 +422,31 @@ static struct xw_device *device_of(struct xw_listener *l,
   return NULL;
 }
 
+/* AutoDiscover: the xe driver bound a GPU after start (or a GPU was
+ * plugged in): watch its render node like one found at start. */
+static void adopt(struct xw_listener *l, const struct xw_uevent *ev) {
+  if (l->cfg.max_devices == 0 || strcmp(ev->driver, "xe") != 0 ||
+      strncmp(ev->sysname, "renderD", 7) != 0 || ev->devnode[0] == '\0')
+    return;
+  if (l->ndev >= l->cfg.max_devices) {
+    c_complain(LOG_WARNING, &l->attach_complaint,
+               "xe_watch plugin: AutoDiscover: %s appeared, but %zu devices "
+               "are watched already, the most for this run; restart "
+               "collectd to watch it",
+               ev->devnode, l->ndev);
+    return;
+  }
+  struct xw_device *dev = xw_device_new(ev->devnode, (unsigned)l->ndev);
+  if (dev == NULL)
+    return;
+  l->devs[l->ndev++] = dev;
+  atomic_store_explicit(l->cfg.ndev_published, l->ndev, memory_order_release);
+  INFO("xe_watch plugin: AutoDiscover: found %s (%s), bound to xe after "
+       "start",
+       dev->node, dev->name);
+  xw_listener_attempt_due(l);
+}
+
 /* Rare, device-wide events: logged here at once (the queue might be full in
  * a storm), counted, and queued for a notification. */
 static void handle_uevents(struct xw_listener *l) {
@@ -425,6 +456,8 @@ static void handle_uevents(struct xw_listener *l) {
     if (ev.kind == XW_UEVENT_OTHER)
       continue;
     struct xw_device *dev = device_of(l, &ev);
+    if (dev == NULL && ev.kind == XW_UEVENT_ADDED)
+      adopt(l, &ev);
     if (dev == NULL)
       continue; /* another GPU: not ours to report */
     if (ev.kind == XW_UEVENT_REMOVED) {

@@ -112,6 +112,11 @@ struct xw_listener_config {
   const regex_t *client_cgroup;  /* NULL: any */
   bool uevents;          /* listen to udev for wedged devices and coredumps */
   cdtime_t device_check; /* probe listening devices for ENODEV; 0: never */
+  /* AutoDiscover: devs has room for max_devices; the render node of an xe
+   * GPU that appears later (udev "add") is appended and the new count
+   * published in *ndev_published. 0: the set is fixed. */
+  size_t max_devices;
+  _Atomic size_t *ndev_published;
 };
 
 struct xw_listener;

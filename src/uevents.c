@@ -153,6 +153,10 @@ int xw_uevents_next(struct xw_uevents *u, struct xw_uevent *ev) {
       strcmp(action, "add") == 0) {
     ev->kind = XW_UEVENT_ADDED;
     pci_slot_of(d, ev->pci_slot, sizeof(ev->pci_slot));
+    struct udev_device *pci =
+        udev_device_get_parent_with_subsystem_devtype(d, "pci", NULL);
+    copy(ev->driver, sizeof(ev->driver),
+         pci != NULL ? udev_device_get_driver(pci) : NULL);
   } else if (subsystem != NULL && strcmp(subsystem, "drm") == 0 &&
              action != NULL && strcmp(action, "remove") == 0) {
     /* The parent is gone from sysfs by now: match by devnode only. */

@@ -33,6 +33,7 @@ struct xw_uevent {
   char pci_slot[32]; /* the GPU's PCI slot, "" if not on PCI */
   char devnode[64];  /* /dev/dri/cardN, "" if none */
   char sysname[32];  /* cardN / devcdN */
+  char driver[32];   /* the PCI parent's driver ("xe"), for XW_UEVENT_ADDED */
 };
 
 /** Parse a WEDGED= value ("rebind,bus-reset") into XW_WEDGE_* bits;

@@ -26,7 +26,11 @@ static bool g_cfg_ready;
 static bool g_cfg_bad;
 
 static struct xw_device **g_devs;
-static size_t g_ndev;
+static size_t g_ndev; /* created at init */
+/* With AutoDiscover the listener appends GPUs bound later; room for
+ * g_ndev + XW_LATE_GPUS, and the count everyone else reads. */
+#define XW_LATE_GPUS 16
+static _Atomic size_t g_ndev_live;
 static struct xw_queue g_queue;
 static struct xw_listener *g_listener;
 static struct xw_dispatcher *g_dispatcher;
@@ -50,7 +54,8 @@ static int xw_read(user_data_t *ud) {
   if (!g_cfg.dispatch_values)
     return 0;
   char name[XW_NAME_LEN];
-  for (size_t i = 0; i < g_ndev; i++) {
+  size_t ndev = atomic_load_explicit(&g_ndev_live, memory_order_acquire);
+  for (size_t i = 0; i < ndev; i++) {
     struct xw_device *dev = g_devs[i];
     xw_device_snapshot(dev, name, sizeof(name), NULL, 0);
     uint64_t supp =
@@ -82,11 +87,14 @@ static void teardown(void) {
   if (g_have_rx_cgroup)
     regfree(&g_rx_cgroup);
   g_have_rx_process = g_have_rx_cgroup = false;
-  for (size_t i = 0; i < g_ndev; i++)
+  /* The listener is gone: the count no longer moves. */
+  size_t ndev = atomic_load(&g_ndev_live);
+  for (size_t i = 0; i < ndev; i++)
     xw_device_free(g_devs[i]);
   free(g_devs);
   g_devs = NULL;
   g_ndev = 0;
+  atomic_store(&g_ndev_live, 0);
 }
 
 static void add_discovered(void *ctx, const char *node) {
@@ -126,17 +134,24 @@ static int xw_init(void) {
       /* One configuration for a whole fleet: a host without an xe GPU is
        * normal, not an error, and must not fail `collectd -T`. */
       NOTICE("xe_watch plugin: AutoDiscover found no GPU bound to the xe "
-             "driver on this host; nothing to watch");
-      return 0;
+             "driver on this host; %s",
+             g_cfg.watch_uevents ? "watching udev for one that binds later"
+                                 : "nothing to watch (WatchUevents is false, "
+                                   "so a GPU that binds later is not seen)");
+      if (!g_cfg.watch_uevents)
+        return 0;
     }
   }
-  if (g_cfg.ndevices == 0) {
+  if (g_cfg.ndevices == 0 && !g_cfg.auto_discover) {
     ERROR("xe_watch plugin: no device to watch; not starting.");
     return -1;
   }
   xw_config_dedupe(&g_cfg);
 
-  g_devs = calloc(g_cfg.ndevices, sizeof(*g_devs));
+  size_t room = g_cfg.ndevices;
+  if (g_cfg.auto_discover && g_cfg.watch_uevents)
+    room += XW_LATE_GPUS;
+  g_devs = calloc(room, sizeof(*g_devs));
   if (g_devs == NULL)
     return -1;
   for (size_t i = 0; i < g_cfg.ndevices; i++) {
@@ -146,6 +161,7 @@ static int xw_init(void) {
       return -1;
     }
     g_ndev++;
+    atomic_store(&g_ndev_live, g_ndev);
   }
 
   /* Validated when the configuration was read: these compile. */
@@ -170,12 +186,16 @@ static int xw_init(void) {
       .client_cgroup = g_have_rx_cgroup ? &g_rx_cgroup : NULL,
       .uevents = g_cfg.watch_uevents,
       .device_check = g_cfg.device_check,
+      .max_devices = room > g_ndev ? room : 0,
+      .ndev_published = &g_ndev_live,
   };
   if (err == 0)
     err = xw_listener_create(&g_listener, g_devs, g_ndev, &g_queue, &lc);
   if (err == 0)
-    err = xw_dispatcher_create(&g_dispatcher, &g_cfg, g_devs, g_ndev, &g_queue,
+    err = xw_dispatcher_create(&g_dispatcher, &g_cfg, g_devs, room, &g_queue,
                                xw_listener_wake_fd(g_listener));
+  if (err == 0)
+    xw_dispatcher_follow(g_dispatcher, &g_ndev_live);
   if (err == 0)
     err = xw_dispatcher_start(g_dispatcher);
   if (err == 0)

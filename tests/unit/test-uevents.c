@@ -213,6 +213,54 @@ START_TEST(removed_node_is_parsed) {
 }
 END_TEST
 
+/* AutoDiscover found nothing at start; then the xe driver binds a GPU and
+ * its render node appears: it is watched from then on. A render node of a
+ * GPU bound to another driver is not. */
+START_TEST(gpu_bound_later_is_adopted) {
+  struct xw_device *late[2] = {NULL, NULL};
+  _Atomic size_t nlate = 0;
+  struct xw_listener_config cfg = {.queue_notes = 32,
+                                   .retry_min = TIME_T_TO_CDTIME_T(60),
+                                   .retry_max = TIME_T_TO_CDTIME_T(60),
+                                   .uevents = true,
+                                   .max_devices = 2,
+                                   .ndev_published = &nlate};
+  struct xw_listener *al;
+  ck_assert_int_eq(xw_listener_create(&al, late, 0, NULL, &cfg), 0);
+  xw_listener_attempt_due(al);
+
+  char *pci5 = umockdev_testbed_add_device(tb, "pci", "0000:05:00.0", NULL,
+                                           "vendor", "0x8086", NULL, NULL);
+  umockdev_testbed_set_attribute_link(tb, pci5, "driver",
+                                      "../../bus/pci/drivers/i915");
+  char *other =
+      umockdev_testbed_add_device(tb, "drm", "renderD129", pci5, NULL,
+                                  "DEVNAME", "/dev/dri/renderD129", NULL);
+  umockdev_testbed_set_attribute_link(tb, pci, "driver",
+                                      "../../bus/pci/drivers/xe");
+  char *r = umockdev_testbed_add_device(tb, "drm", "renderD128", pci, NULL,
+                                        "DEVNAME", "/dev/dri/renderD128", NULL);
+  umockdev_testbed_uevent(tb, other, "add");
+  umockdev_testbed_uevent(tb, r, "add");
+  XW_STEP_UNTIL(xw_listener_dispatch(al, 10), atomic_load(&nlate) == 1);
+  for (int i = 0; i < 10; i++)
+    xw_listener_dispatch(al, 10);
+  ck_assert_uint_eq(atomic_load(&nlate), 1);
+  ck_assert_str_eq(late[0]->node, "/dev/dri/renderD128");
+  ck_assert_int_ge(mock_log_find(LOG_INFO, "AutoDiscover: found "
+                                           "/dev/dri/renderD128"),
+                   0);
+  /* It was tried at once (it cannot open under umockdev: retrying). */
+  ck_assert_int_eq(atomic_load(&late[0]->state), XW_DEV_RETRYING);
+
+  xw_listener_destroy(al);
+  xw_device_free(late[0]);
+  g_free(r);
+  g_free(other);
+  g_free(pci5);
+}
+END_TEST
+
 static Suite *uevents_suite(void) {
   Suite *s = suite_create("uevents");
   TCase *tc = tcase_create("umockdev");
@@ -225,6 +273,7 @@ static Suite *uevents_suite(void) {
   tcase_add_test(tc, discovers_xe_render_nodes);
   tcase_add_test(tc, added_node_is_retried_at_once);
   tcase_add_test(tc, removed_node_is_parsed);
+  tcase_add_test(tc, gpu_bound_later_is_adopted);
   suite_add_tcase(s, tc);
   return s;
 }
