@@ -82,6 +82,23 @@ int xw_node_pci_slot(const char *node, char *out, size_t len) {
   return 0;
 }
 
+int xw_node_driver(const char *node, char *out, size_t len) {
+  unsigned long rdev;
+  int err = xw_node_rdev(node, &rdev);
+  if (err != 0)
+    return err;
+  char path[PATH_MAX], link[PATH_MAX];
+  snprintf(path, sizeof(path), "%s/dev/char/%u:%u/device/driver", sysfs_root,
+           major(rdev), minor(rdev));
+  ssize_t n = readlink(path, link, sizeof(link) - 1);
+  if (n <= 0)
+    return -ENODEV;
+  link[n] = '\0';
+  const char *slash = strrchr(link, '/');
+  copy_name(out, len, slash != NULL ? slash + 1 : link);
+  return 0;
+}
+
 void xw_node_display_name(const char *node, char *out, size_t len) {
   if (xw_node_pci_slot(node, out, len) != 0)
     node_name(node, out, len);

@@ -55,6 +55,10 @@ const char *xw_sysfs_root(void);
  */
 int xw_node_pci_slot(const char *node, char *out, size_t len);
 
+/** The kernel driver bound to the device behind a node ("xe"), from sysfs
+ *  by device number, without opening it. 0 or a negative errno. */
+int xw_node_driver(const char *node, char *out, size_t len);
+
 /** The device number of a node (symlinks followed); 0 or a negative errno. */
 int xw_node_rdev(const char *node, unsigned long *rdev);
 

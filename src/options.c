@@ -9,6 +9,8 @@
 
 #include <sys/sysmacros.h>
 
+#define XW_DRM_MAJOR 226
+
 void xw_config_init(struct xw_config *cfg) {
   memset(cfg, 0, sizeof(*cfg));
   cfg->queue_size = XW_DEFAULT_QUEUE_SIZE;
@@ -288,6 +290,34 @@ int xw_config_parse(struct xw_config *cfg, const oconfig_item_t *ci) {
   return status;
 }
 
+/* What can be known of each Device without opening it (no side effects, so
+ * `collectd -T` and a configuration read say it before anything runs).
+ * Warnings only: the node may change before the listener tries it, and the
+ * listener says the same in its own words when it does. An absent node is
+ * normal (a driver that binds later) and said by the listener. */
+static void check_devices(const struct xw_config *cfg) {
+  xw_set_sysfs_root(cfg->sysfs_root);
+  for (size_t i = 0; i < cfg->ndevices; i++) {
+    const char *node = cfg->devices[i];
+    unsigned long rdev;
+    char driver[32];
+    int err = xw_node_rdev(node, &rdev);
+    if (err == -ENOTTY)
+      WARNING("xe_watch plugin: Device \"%s\" is not a device node; use a "
+              "DRM node such as \"/dev/dri/renderD128\".",
+              node);
+    else if (err == 0 && major(rdev) != XW_DRM_MAJOR)
+      WARNING("xe_watch plugin: Device \"%s\" is not a DRM node (device "
+              "%u:%u; DRM nodes are %d:N); use a /dev/dri node.",
+              node, major(rdev), minor(rdev), XW_DRM_MAJOR);
+    else if (err == 0 && xw_node_driver(node, driver, sizeof(driver)) == 0 &&
+             strcmp(driver, "xe") != 0)
+      WARNING("xe_watch plugin: Device \"%s\" is driven by '%s', not 'xe'; "
+              "only xe devices have watch queues.",
+              node, driver);
+  }
+}
+
 int xw_config_validate(const struct xw_config *cfg) {
   if (cfg->ndevices == 0 && !cfg->auto_discover) {
     ERROR("xe_watch plugin: no Device configured; add one such as "
@@ -302,6 +332,7 @@ int xw_config_validate(const struct xw_config *cfg) {
           CDTIME_T_TO_DOUBLE(cfg->retry_interval));
     return -1;
   }
+  check_devices(cfg);
   /* Accepted (a fleet-wide file may carry them), but said. */
   const struct {
     const char *key;

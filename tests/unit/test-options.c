@@ -139,6 +139,25 @@ START_TEST(client_options_without_watch_clients) {
 }
 END_TEST
 
+/* What a Device is can be told without opening it: said at configuration
+ * time, as warnings (the listener retries whatever it finds). */
+START_TEST(devices_checked_without_opening) {
+  oconfig_item_t *ci = mock_ci_block("Plugin");
+  mock_ci_add_string(ci, "Device", "/dev/null");
+  mock_ci_add_string(ci, "Device", "/etc/passwd");
+  mock_ci_add_string(ci, "Device", "/dev/dri/renderD250");
+  ck_assert_int_eq(parse(ci), 0);
+  ck_assert_int_ge(mock_log_find(LOG_WARNING, "Device \"/dev/null\" is not "
+                                              "a DRM node (device 1:3"),
+                   0);
+  ck_assert_int_ge(mock_log_find(LOG_WARNING, "Device \"/etc/passwd\" is "
+                                              "not a device node"),
+                   0);
+  ck_assert_int_lt(mock_log_find(-1, "renderD250"), 0);
+  xw_config_free(&cfg);
+}
+END_TEST
+
 START_TEST(no_device) {
   mock_expect_errors();
   oconfig_item_t *ci = mock_ci_block("Plugin");
@@ -205,6 +224,7 @@ static Suite *config_suite(void) {
                       (int)(sizeof(bad) / sizeof(bad[0])));
   tcase_add_test(tc, no_device);
   tcase_add_test(tc, client_options_without_watch_clients);
+  tcase_add_test(tc, devices_checked_without_opening);
   tcase_add_test(tc, duplicate_device);
   tcase_add_test(tc, auto_discover_needs_no_device);
   tcase_add_test(tc, retry_cap_below_interval);
