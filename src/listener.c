@@ -429,11 +429,10 @@ static void adopt(struct xw_listener *l, const struct xw_uevent *ev) {
       strncmp(ev->sysname, "renderD", 7) != 0 || ev->devnode[0] == '\0')
     return;
   if (l->ndev >= l->cfg.max_devices) {
-    c_complain(LOG_WARNING, &l->attach_complaint,
-               "xe_watch plugin: AutoDiscover: %s appeared, but %zu devices "
-               "are watched already, the most for this run; restart "
-               "collectd to watch it",
-               ev->devnode, l->ndev);
+    WARNING("xe_watch plugin: AutoDiscover: %s appeared, but %zu devices "
+            "are watched already, the most for this run; restart collectd "
+            "to watch it",
+            ev->devnode, l->ndev);
     return;
   }
   struct xw_device *dev = xw_device_new(ev->devnode, (unsigned)l->ndev);
