@@ -18,7 +18,9 @@
 #  tsan      clang -fsanitize=thread: the threaded C tests (unit-tests with
 #            its two-thread queue test, fake-listener's listener thread,
 #            fake-threads: listener + dispatcher + read callback against the
-#            simulated kernel, and the simulated kernel's own suite).
+#            simulated kernel, the simulated kernel's own suite, and
+#            state-stress: 200 000 listener state transitions against the
+#            dispatcher under TSan).
 #  valgrind  a plain -O1 -g build; C tests under memcheck, and every
 #            integration test with collectd under memcheck
 #            (XW_COLLECTD_WRAPPER): errors, definite leaks, and descriptors
@@ -191,7 +193,7 @@ stage_tsan() {
 	# simulated kernel's fork hand-over test starts threads after fork():
 	# allowed (die_after_fork=0).
 	local opts='halt_on_error=1 second_deadlock_stack=1 die_after_fork=0'
-	check_tests='tests/unit-tests tests/fake-listener tests/fake/fake-selftest tests/fake-threads'
+	check_tests='tests/unit-tests tests/fake-listener tests/fake/fake-selftest tests/fake-threads tests/state-stress'
 	check "$dir" TSAN_OPTIONS="$opts"
 	check_tests=''
 	local n

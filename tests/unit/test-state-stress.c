@@ -12,6 +12,18 @@
 #include <sched.h>
 #include <stdlib.h>
 
+/* ThreadSanitizer makes every atomic access cost some 10-20 times more. */
+#if defined(__SANITIZE_THREAD__)
+#define XW_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define XW_TSAN 1
+#endif
+#endif
+#ifndef XW_TSAN
+#define XW_TSAN 0
+#endif
+
 /* What the notification consumer saw: a FAILURE after a FAILURE (or an OKAY
  * after an OKAY) means the transition between them was never told. */
 static int last_severity;
@@ -53,7 +65,7 @@ START_TEST(no_transition_lost) {
    * XW_VALGRIND). */
   const char *vg = getenv("XW_VALGRIND");
   bool serial = vg != NULL && strcmp(vg, "1") == 0;
-  unsigned long n = serial ? 20000 : 2000000;
+  unsigned long n = serial ? 20000 : XW_TSAN ? 200000 : 2000000;
   const char *env = getenv("XW_STRESS_TRANSITIONS");
   if (env != NULL)
     n = strtoul(env, NULL, 10);
