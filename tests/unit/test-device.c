@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -211,6 +212,35 @@ START_TEST(same_gpu_listed_twice) {
 }
 END_TEST
 
+/* Of a GPU's card and render node, the render node is kept whatever the
+ * order: opening a card node first makes the opener DRM master. */
+START_TEST(render_node_kept_over_card) {
+  char card[128], render[128];
+  snprintf(card, sizeof(card), "%s/card0", root);
+  snprintf(render, sizeof(render), "%s/renderD128", root);
+  if (mknod(card, S_IFCHR | 0600, makedev(226, 0)) != 0 ||
+      mknod(render, S_IFCHR | 0600, makedev(226, 128)) != 0)
+    return; /* not root: nothing to test with */
+  mklink("../../devices/pci0000:00/0000:03:00.0/drm/card0", "dev/char/226:0");
+  mklink("../../devices/pci0000:00/0000:03:00.0/drm/renderD128",
+         "dev/char/226:128");
+  struct xw_config cfg;
+  xw_config_init(&cfg);
+  ck_assert_int_eq(xw_config_add_device(&cfg, card), 0);
+  ck_assert_int_eq(xw_config_add_device(&cfg, render), 0);
+  xw_config_dedupe(&cfg);
+  ck_assert_uint_eq(cfg.ndevices, 1);
+  ck_assert_str_eq(cfg.devices[0], render);
+  char says[512];
+  snprintf(says, sizeof(says),
+           "Device \"%s\" dropped: it is another node of "
+           "the same GPU (PCI 0000:03:00.0) as Device \"%s\"",
+           card, render);
+  ck_assert_int_ge(mock_log_find(LOG_WARNING, says), 0);
+  xw_config_free(&cfg);
+}
+END_TEST
+
 static Suite *device_suite(void) {
   Suite *s = suite_create("device");
   TCase *tc = xw_tcase("identity");
@@ -226,6 +256,7 @@ static Suite *device_suite(void) {
   tcase_add_test(tc, pci_slot_by_device_number);
   tcase_add_test(tc, failed_device_named_by_gpu);
   tcase_add_test(tc, same_gpu_listed_twice);
+  tcase_add_test(tc, render_node_kept_over_card);
   suite_add_tcase(s, tc);
   return s;
 }
