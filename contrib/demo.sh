@@ -7,7 +7,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-contrib/install-deps.sh
+contrib/install-deps.sh demo
 echo "xe_watch demo: building..."
 contrib/build.sh
 

@@ -23,7 +23,7 @@ case ${1:-} in
 	;;
 esac
 cd "$top" || exit 1
-contrib/install-deps.sh || exit 1
+contrib/install-deps.sh test || exit 1
 contrib/build.sh || exit 1
 cd _build || exit 1
 
