@@ -8,7 +8,8 @@
 # Stages after make check, each logged to _build/stage-NAME.log: the
 # benchmark's smoke run (every phase briefly, its counts checked), the
 # fuzzer for FUZZ_SECONDS (30) over the seed corpus, ASan+UBSan, TSan and
-# valgrind (contrib/check-sanitizers.sh), and a soak of SOAK_SECONDS (60).
+# valgrind (contrib/check-sanitizers.sh), a soak of SOAK_SECONDS (60), and
+# the Debian package test (contrib/package-test.sh).
 # A failing stage fails the run and prints its log's tail. Ends with one
 # line: "tests: N passed, N failed, N skipped" (assertions and stages).
 set -uo pipefail
@@ -68,6 +69,7 @@ if [ $quick -eq 0 ]; then
 	stage tsan "$top/contrib/check-sanitizers.sh" tsan
 	stage valgrind "$top/contrib/check-sanitizers.sh" valgrind
 	stage soak make soak DURATION="${SOAK_SECONDS:-60}"
+	stage package "$top/contrib/package-test.sh"
 	[ $sfailed -eq 0 ] || status=1
 fi
 
