@@ -5,7 +5,7 @@
 # a storm, a workload's error and a device removal. After each step the
 # demo prints what collectd's plugins received: the notifications with
 # their meta (exec), the values that changed (csv) and xe_watch's warnings.
-# Runs about 30 seconds, then stops collectd.
+# Runs about 25 seconds, then stops collectd.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
