@@ -21,7 +21,7 @@ test=("${demo[@]}"
 	libprotobuf-c1 python3 curl
 	# real-kernel tests (QEMU)
 	qemu-system-x86 linux-source-6.1 busybox-static bc flex bison libelf-dev
-	libssl-dev cpio udev
+	libssl-dev cpio xz-utils udev
 	# package test (contrib/package-test.sh)
 	debhelper lintian debootstrap)
 # The servers of the test set: never left enabled or running as services.

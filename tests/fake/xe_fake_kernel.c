@@ -2285,13 +2285,9 @@ static int watch_ioctl(struct dfile *f, const struct drm_xe_watch_queue *a) {
   if (e && (e->kind == FD_NP_READ || e->kind == FD_NP_WRITE)) {
     np = e->obj;
   } else {
-    /* Not a notification pipe: a plain pipe is EINVAL, anything else
-     * (including no fd at all) EBADF. */
-    struct stat st;
-    if (a->fd <= INT_MAX && real.fstat((int)a->fd, &st) == 0 &&
-        S_ISFIFO(st.st_mode))
-      return -EINVAL;
-    return -EBADF;
+    /* get_watch_queue(): anything but a notification pipe is EINVAL, a
+     * plain pipe, another file and a closed fd alike. */
+    return -EINVAL;
   }
   for (struct watch *w = f->watches; w; w = w->file_next)
     if (w->pipe == np)
