@@ -71,7 +71,10 @@ run() {
 }
 
 # The probe, once per uAPI revision the test driver can play.
-run "probe" --gpus 1 --timeout 180 -- "$build/tests/fake-probe" --backend kernel
+for uapi in 1 2; do
+	run "probe-uapi$uapi" --gpus 1 --append "xe.uapi=$uapi" --timeout 180 -- \
+		"$build/tests/fake-probe" --backend kernel --uapi "$uapi"
+done
 
 scenarios=("$@")
 if [ ${#scenarios[@]} -eq 0 ]; then

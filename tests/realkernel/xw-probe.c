@@ -7,8 +7,10 @@
  * a test can do (post a record, unplug and replug the GPU, read fdinfo), so
  * the fake is held to what the real kernel does.
  *
- * xw-probe [--backend kernel|fake] [CHECK...]
+ * xw-probe [--backend kernel|fake] [--uapi 1|2] [CHECK...]
  * The backend defaults to "fake" when $XE_FAKE_CTL is set, else "kernel".
+ * --uapi 2 uses the RFC v2 watch ioctl number (the test driver booted with
+ * xe.uapi=2).
  * Prints "ok - NAME" or "not ok - NAME: why" per check, then
  * "# N passed, M failed"; exits 1 when a check failed, 77 when the kernel
  * has no watch queue or no xe device.
@@ -319,12 +321,18 @@ static void close_np(int fds[2]) {
   close(fds[1]);
 }
 
+/* The watch ioctl's number: the RFC v1 one, or v2's (--uapi 2). */
+static int uapi = 1;
+#define WATCH_IOCTL_V2                                                         \
+  _IOW(DRM_IOCTL_BASE, DRM_COMMAND_BASE + 0x11, struct drm_xe_watch_queue)
+
 /* The watch ioctl; 0 or -errno. */
 static int watch(int drm, int pipe_fd, unsigned id, unsigned flags,
                  unsigned pad) {
   struct drm_xe_watch_queue w = {
       .fd = (__u32)pipe_fd, .watch_id = id, .flags = flags, .pad = pad};
-  return ioctl(drm, DRM_IOCTL_XE_WATCH_QUEUE, &w) ? -errno : 0;
+  unsigned long cmd = uapi == 2 ? WATCH_IOCTL_V2 : DRM_IOCTL_XE_WATCH_QUEUE;
+  return ioctl(drm, cmd, &w) ? -errno : 0;
 }
 
 /* read() into BUF; bytes or -errno. */
@@ -740,12 +748,16 @@ static bool check_fdinfo(void) {
 static bool check_unknown_ioctl(void) {
   int drm = open_node(), fds[2];
   CHECK(drm >= 0 && pipe2(fds, O_CLOEXEC) == 0, "set-up: %s", strerror(errno));
-  struct drm_xe_watch_queue w = {0};
-  unsigned long v2 =
-      _IOW(DRM_IOCTL_BASE, DRM_COMMAND_BASE + 0x11, struct drm_xe_watch_queue);
+  struct drm_xe_watch_queue w = {.fd = (__u32)fds[0]};
   errno = 0;
-  CHECK(ioctl(drm, v2, &w) == -1 && errno == EINVAL,
-        "an ioctl number the driver lacks: %s, not EINVAL", strerror(errno));
+  if (uapi == 1) {
+    CHECK(ioctl(drm, WATCH_IOCTL_V2, &w) == -1 && errno == EINVAL,
+          "an ioctl number the driver lacks: %s, not EINVAL", strerror(errno));
+  } else {
+    /* v1's number reaches another ioctl (VM_GET_PROPERTY): no such VM. */
+    CHECK(ioctl(drm, DRM_IOCTL_XE_WATCH_QUEUE, &w) == -1 && errno == ENOENT,
+          "the v1 watch ioctl on a v2 kernel: %s, not ENOENT", strerror(errno));
+  }
   errno = 0;
   CHECK(ioctl(fds[0], DRM_IOCTL_XE_WATCH_QUEUE, &w) == -1 && errno == ENOTTY,
         "the watch ioctl on a pipe: %s, not ENOTTY", strerror(errno));
@@ -851,9 +863,13 @@ static void fake_reexec(char **argv) {
 int main(int argc, char **argv) {
   const char *backend = getenv("XE_FAKE_CTL") ? "fake" : "kernel";
   int first = 1;
-  if (argc > 2 && strcmp(argv[1], "--backend") == 0) {
-    backend = argv[2];
-    first = 3;
+  for (; first + 1 < argc && argv[first][0] == '-'; first += 2) {
+    if (strcmp(argv[first], "--backend") == 0)
+      backend = argv[first + 1];
+    else if (strcmp(argv[first], "--uapi") == 0)
+      uapi = atoi(argv[first + 1]);
+    else
+      break;
   }
   if (strcmp(backend, "fake") == 0) {
     if (!getenv("XE_FAKE_PROCROOT"))
@@ -862,7 +878,8 @@ int main(int argc, char **argv) {
   } else if (strcmp(backend, "kernel") == 0) {
     be = &kernel_backend;
   } else {
-    fprintf(stderr, "usage: xw-probe [--backend kernel|fake] [CHECK...]\n");
+    fprintf(stderr, "usage: xw-probe [--backend kernel|fake] [--uapi 1|2] "
+                    "[CHECK...]\n");
     return 2;
   }
 
@@ -877,7 +894,7 @@ int main(int argc, char **argv) {
     printf("# SKIP: no xe render node (%s backend)\n", be->name);
     return 77;
   }
-  printf("# backend %s, node %s, pdev %s\n", be->name, node,
+  printf("# backend %s, uapi %d, node %s, pdev %s\n", be->name, uapi, node,
          pdev[0] ? pdev : "-");
 
   for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
