@@ -31,10 +31,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/pidfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <xf86drm.h>
 
@@ -69,8 +72,10 @@ struct backend {
   const char *name;
   /* Finds the xe node; false when there is none. */
   bool (*setup)(void);
-  /* Posts COUNT VM_ERR records to the DRM file behind FD; 0 or -errno. */
-  int (*vm_err)(int fd, uint32_t vm_id, int32_t error_code, unsigned count);
+  /* Posts COUNT VM_ERR records to the DRM file with drm-client-id CLIENT
+   * (ours or another process's); 0 or -errno. */
+  int (*vm_err)(unsigned long long client, uint32_t vm_id, int32_t error_code,
+                unsigned count);
   /* Posts one xe record of an unknown SUBTYPE to the DRM file behind FD. */
   int (*unknown)(int fd, unsigned subtype);
   /* Unplugs the GPU (as PCI remove does) and plugs it back in. */
@@ -176,10 +181,10 @@ static bool kernel_find_node(void) {
 
 static bool kernel_setup(void) { return kernel_find_node(); }
 
-static int kernel_vm_err(int fd, uint32_t vm_id, int32_t error_code,
-                         unsigned count) {
+static int kernel_vm_err(unsigned long long client, uint32_t vm_id,
+                         int32_t error_code, unsigned count) {
   char line[128];
-  snprintf(line, sizeof(line), "client:%llu %u %d %u\n", client_id(fd), vm_id,
+  snprintf(line, sizeof(line), "client:%llu %u %d %u\n", client, vm_id,
            error_code, count);
   return write_text(XE_DEBUGFS "/vm_err", line);
 }
@@ -279,10 +284,10 @@ static bool fake_setup(void) {
   return found && getenv("XE_FAKE_CTL") && getenv("XE_FAKE_PROCROOT");
 }
 
-static int fake_vm_err(int fd, uint32_t vm_id, int32_t error_code,
-                       unsigned count) {
-  return fake_ctl("vm_err_client %llu %u %d %u", client_id(fd), vm_id,
-                  error_code, count);
+static int fake_vm_err(unsigned long long client, uint32_t vm_id,
+                       int32_t error_code, unsigned count) {
+  return fake_ctl("vm_err_client %llu %u %d %u", client, vm_id, error_code,
+                  count);
 }
 
 static int fake_unknown(int fd, unsigned subtype) {
@@ -409,7 +414,7 @@ static bool check_vm_err_record(void) {
   int fds[2], drm = open_node();
   CHECK(drm >= 0 && make_np(fds, 32), "set-up: %s", strerror(errno));
   CHECK(watch(drm, fds[0], 7, 0, 0) == 0, "subscribe: %s", strerror(errno));
-  CHECK(be->vm_err(drm, 3, -ENOMEM, 1) == 0, "inject VM_ERR");
+  CHECK(be->vm_err(client_id(drm), 3, -ENOMEM, 1) == 0, "inject VM_ERR");
   CHECK(wait_readable(fds[0], 2000), "no record");
   ssize_t n = rd(fds[0], buf, sizeof(buf));
   CHECK(n == 16, "read gave %zd, not one 16-byte record", n);
@@ -428,7 +433,7 @@ static bool check_never_sized(void) {
   CHECK(drm >= 0 && make_np(fds, 0), "set-up: %s", strerror(errno));
   CHECK(watch(drm, fds[0], 1, 0, 0) == 0, "subscribing an unsized pipe: %s",
         strerror(errno));
-  CHECK(be->vm_err(drm, 1, -ENOSPC, 3) == 0, "inject VM_ERR");
+  CHECK(be->vm_err(client_id(drm), 1, -ENOSPC, 3) == 0, "inject VM_ERR");
   CHECK(!wait_readable(fds[0], 300), "an unsized pipe became readable");
   ssize_t n = rd(fds[0], buf, sizeof(buf));
   CHECK(n == -EAGAIN, "read gave %zd, not EAGAIN (records and LOSS vanish)", n);
@@ -442,7 +447,7 @@ static bool check_whole_records(void) {
   int fds[2], drm = open_node();
   CHECK(drm >= 0 && make_np(fds, 32), "set-up: %s", strerror(errno));
   CHECK(watch(drm, fds[0], 2, 0, 0) == 0, "subscribe: %s", strerror(errno));
-  CHECK(be->vm_err(drm, 9, -EFAULT, 3) == 0, "inject VM_ERR");
+  CHECK(be->vm_err(client_id(drm), 9, -EFAULT, 3) == 0, "inject VM_ERR");
   CHECK(wait_readable(fds[0], 2000), "no record");
   ssize_t n = rd(fds[0], buf, 15);
   CHECK(n == -ENOBUFS, "read(15) gave %zd, not ENOBUFS", n);
@@ -463,7 +468,7 @@ static bool check_loss_next_read(void) {
   CHECK(drm >= 0 && make_np(fds, 1), "set-up: %s", strerror(errno));
   CHECK(watch(drm, fds[0], 5, 0, 0) == 0, "subscribe: %s", strerror(errno));
   /* 1 note rounds up to a page of 32: the last 8 of 40 are dropped. */
-  CHECK(be->vm_err(drm, 1, -ENOMEM, 40) == 0, "inject VM_ERR");
+  CHECK(be->vm_err(client_id(drm), 1, -ENOMEM, 40) == 0, "inject VM_ERR");
   CHECK(wait_readable(fds[0], 2000), "no record");
   ssize_t n = rd(fds[0], buf, sizeof(buf));
   CHECK(n == (ssize_t)(32 * 16), "first read gave %zd bytes, not 32 records",
@@ -487,11 +492,11 @@ static bool check_loss_same_read(void) {
   int fds[2], drm = open_node();
   CHECK(drm >= 0 && make_np(fds, 1), "set-up: %s", strerror(errno));
   CHECK(watch(drm, fds[0], 5, 0, 0) == 0, "subscribe: %s", strerror(errno));
-  CHECK(be->vm_err(drm, 1, -ENOMEM, 33) == 0, "inject VM_ERR");
+  CHECK(be->vm_err(client_id(drm), 1, -ENOMEM, 33) == 0, "inject VM_ERR");
   CHECK(wait_readable(fds[0], 2000), "no record");
   ssize_t n = rd(fds[0], buf, 31 * 16);
   CHECK(n == (ssize_t)(31 * 16), "read gave %zd, not 31 records", n);
-  CHECK(be->vm_err(drm, 2, -ENOSPC, 1) == 0, "inject VM_ERR");
+  CHECK(be->vm_err(client_id(drm), 2, -ENOSPC, 1) == 0, "inject VM_ERR");
   /* The 32nd record carries the mark; a record follows it: same read. */
   n = rd(fds[0], buf, sizeof(buf));
   CHECK(n == (ssize_t)(16 + 8 + 16),
@@ -539,7 +544,8 @@ static bool filtered(unsigned type, unsigned subtype, bool *got_vm_err,
       ioctl(fds[0], IOC_WATCH_QUEUE_SET_FILTER, f) == 0 ? 0 : errno;
   free(f);
   bool ok = watch(drm, fds[0], 4, 0, 0) == 0 &&
-            be->vm_err(drm, 1, -ENOMEM, 1) == 0 && be->unknown(drm, 5) == 0;
+            be->vm_err(client_id(drm), 1, -ENOMEM, 1) == 0 &&
+            be->unknown(drm, 5) == 0;
   wait_readable(fds[0], 300);
   ssize_t n = rd(fds[0], buf, sizeof(buf));
   for (ssize_t off = 0; off + 8 <= n; off += hdr(buf + off).info & 0x7f) {
@@ -671,7 +677,7 @@ static bool check_shared_pipe_ids(void) {
   CHECK(d1 >= 0 && d2 >= 0 && make_np(fds, 32), "set-up: %s", strerror(errno));
   CHECK(watch(d1, fds[0], 10, 0, 0) == 0 && watch(d2, fds[0], 20, 0, 0) == 0,
         "subscribe: %s", strerror(errno));
-  CHECK(be->vm_err(d2, 6, -ETIME, 1) == 0, "inject VM_ERR");
+  CHECK(be->vm_err(client_id(d2), 6, -ETIME, 1) == 0, "inject VM_ERR");
   CHECK(wait_readable(fds[0], 2000), "no record");
   ssize_t n = rd(fds[0], buf, sizeof(buf));
   CHECK(n == 16 && is_vm_err(buf, 20, 6, -ETIME),
@@ -710,10 +716,10 @@ static bool check_epoll_edge(void) {
   struct epoll_event ev = {.events = EPOLLIN | EPOLLET}, out;
   CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, fds[0], &ev) == 0, "epoll_ctl: %s",
         strerror(errno));
-  CHECK(be->vm_err(drm, 1, -ENOMEM, 1) == 0, "inject");
+  CHECK(be->vm_err(client_id(drm), 1, -ENOMEM, 1) == 0, "inject");
   CHECK(epoll_wait(ep, &out, 1, 2000) == 1, "EPOLLET: no wake-up");
   CHECK(epoll_wait(ep, &out, 1, 100) == 0, "EPOLLET: woke twice");
-  CHECK(be->vm_err(drm, 1, -ENOMEM, 1) == 0, "inject");
+  CHECK(be->vm_err(client_id(drm), 1, -ENOMEM, 1) == 0, "inject");
   CHECK(epoll_wait(ep, &out, 1, 2000) == 1, "EPOLLET: no wake-up on a post "
                                             "while unread records are queued");
   close(ep);
@@ -766,6 +772,117 @@ static bool check_unknown_ioctl(void) {
   return true;
 }
 
+/* The fake library this process runs under ("" on the real kernel), for
+ * the workloads it starts. */
+static char fake_lib[PATH_MAX];
+
+static bool find_fake_lib(void) {
+  char line[4096];
+  FILE *f = fopen("/proc/self/maps", "re");
+  while (f && !fake_lib[0] && fgets(line, sizeof(line), f)) {
+    char *p = strchr(line, '/');
+    if (p && strstr(p, "libxefake")) {
+      p[strcspn(p, "\n")] = '\0';
+      snprintf(fake_lib, sizeof(fake_lib), "%s", p);
+    }
+  }
+  if (f)
+    fclose(f);
+  return fake_lib[0] != '\0';
+}
+
+struct workload {
+  pid_t pid;
+  int in;                /* its stdin: closing it ends the workload */
+  unsigned long long id; /* drm-client-id of its file */
+  int fd;                /* that file's fd number in the workload */
+};
+
+/* Starts tests/fake/xe-client (next to this binary's directory) holding
+ * one DRM file of the node, under the fake when we run under it. */
+static bool workload_start(struct workload *w) {
+  char self[PATH_MAX], client[PATH_MAX + 16], line[PATH_MAX + 64];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0)
+    return false;
+  self[n] = '\0';
+  *strrchr(self, '/') = '\0';
+  snprintf(client, sizeof(client), "%s/fake/xe-client", self);
+  int in[2], out[2];
+  if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
+    return false;
+  w->pid = fork();
+  if (w->pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    if (fake_lib[0]) {
+      setenv("LD_PRELOAD", fake_lib, 1);
+      unsetenv("XE_FAKE_CTL"); /* the control socket stays ours */
+    }
+    execl(client, client, node, (char *)NULL);
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  w->in = in[1];
+  FILE *f = fdopen(out[0], "re");
+  bool ok = f && fgets(line, sizeof(line), f) &&
+            sscanf(line, "client %*d %llu %*s %d", &w->id, &w->fd) == 2;
+  if (f)
+    fclose(f);
+  return ok;
+}
+
+static int workload_stop(struct workload *w) {
+  int status = -1;
+  close(w->in);
+  waitpid(w->pid, &status, 0);
+  return status;
+}
+
+/* The client-attach path: another process's DRM file, duplicated with
+ * pidfd_getfd, is that same file (its client id, EBUSY on a second watch);
+ * closing the duplicate releases nothing; the workload's exit does. */
+static bool check_pidfd_getfd(void) {
+  uint8_t buf[64];
+  int fds[2];
+  struct workload w;
+  CHECK(make_np(fds, 32), "set-up: %s", strerror(errno));
+  CHECK(workload_start(&w), "xe-client did not start");
+  int pidfd = (int)syscall(SYS_pidfd_open, w.pid, 0);
+  int dup_fd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, w.fd, 0);
+  CHECK(dup_fd >= 0, "pidfd_getfd: %s", strerror(errno));
+  close(pidfd);
+  CHECK(client_id(dup_fd) == w.id,
+        "the duplicate has client id %llu, the "
+        "workload's file %llu",
+        client_id(dup_fd), w.id);
+  CHECK(watch(dup_fd, fds[0], 8, 0, 0) == 0,
+        "subscribe through the "
+        "duplicate: %s",
+        strerror(errno));
+  int err = watch(dup_fd, fds[0], 9, 0, 0);
+  CHECK(err == -EBUSY, "second watch: %s, not EBUSY", strerror(-err));
+  close(dup_fd);
+  CHECK(be->vm_err(w.id, 4, -ENOSPC, 1) == 0, "inject VM_ERR");
+  CHECK(wait_readable(fds[0], 2000), "no VM_ERR from the workload's file");
+  ssize_t n = rd(fds[0], buf, sizeof(buf));
+  CHECK(n == 16 && is_vm_err(buf, 8, 4, -ENOSPC), "read gave %zd bytes", n);
+  CHECK(!wait_readable(fds[0], 300),
+        "a record came after closing the "
+        "duplicate while the workload holds the file");
+  int status = workload_stop(&w);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+        "xe-client ended with status %#x", status);
+  CHECK(wait_readable(fds[0], 2000), "no removal when the workload exited");
+  n = rd(fds[0], buf, sizeof(buf));
+  CHECK(n == 8 && is_meta(buf, WATCH_META_REMOVAL_NOTIFICATION, 8),
+        "read gave %zd bytes, info %#x: not the removal of watch 8", n,
+        n > 0 ? hdr(buf).info : 0);
+  close_np(fds);
+  return true;
+}
+
 /* Last: the GPU goes away. Open files stay, ioctls give ENODEV, and no
  * removal record comes until the file's final release. */
 static bool check_unplug(void) {
@@ -796,7 +913,7 @@ static bool check_unplug(void) {
   CHECK(drm >= 0, "open %s after replug: %s", node, strerror(errno));
   CHECK(watch(drm, other[0], 1, 0, 0) == 0, "subscribe after replug: %s",
         strerror(errno));
-  CHECK(be->vm_err(drm, 2, -ENOMEM, 1) == 0, "inject after replug");
+  CHECK(be->vm_err(client_id(drm), 2, -ENOMEM, 1) == 0, "inject after replug");
   CHECK(wait_readable(other[0], 2000), "no record after replug");
   close(drm);
   close_np(fds);
@@ -826,32 +943,22 @@ static const struct {
     {"epoll-edge-triggered", check_epoll_edge},
     {"fdinfo-keys", check_fdinfo},
     {"unknown-ioctl-einval", check_unknown_ioctl},
+    {"pidfd-getfd-same-file", check_pidfd_getfd},
     {"unplug-enodev-no-removal", check_unplug},
 };
 
 /* The fake's procfs fixture (fdinfo) needs XE_FAKE_PROCROOT before it
  * loads: set it and run again under the same preload. */
 static void fake_reexec(char **argv) {
-  char tmpl[] = "/tmp/xw-probe.XXXXXX", maps[4096], lib[PATH_MAX] = "";
-  FILE *f = fopen("/proc/self/maps", "re");
-  while (f && fgets(maps, sizeof(maps), f)) {
-    char *p = strchr(maps, '/');
-    if (p && strstr(p, "libxefake")) {
-      p[strcspn(p, "\n")] = '\0';
-      snprintf(lib, sizeof(lib), "%s", p);
-      break;
-    }
-  }
-  if (f)
-    fclose(f);
-  if (!lib[0] || !mkdtemp(tmpl)) {
+  char tmpl[] = "/tmp/xw-probe.XXXXXX";
+  if (!find_fake_lib() || !mkdtemp(tmpl)) {
     fprintf(stderr, "xw-probe: libxefake is not loaded\n");
     exit(77);
   }
   const char *old = getenv("LD_PRELOAD");
   char preload[2 * PATH_MAX];
   snprintf(preload, sizeof(preload), "%s%s%s", old && *old ? old : "",
-           old && *old ? ":" : "", lib);
+           old && *old ? ":" : "", fake_lib);
   setenv("LD_PRELOAD", preload, 1);
   setenv("XE_FAKE_PROCROOT", tmpl, 1);
   setenv("XW_PROBE_TMP", tmpl, 1);
@@ -874,6 +981,7 @@ int main(int argc, char **argv) {
   if (strcmp(backend, "fake") == 0) {
     if (!getenv("XE_FAKE_PROCROOT"))
       fake_reexec(argv);
+    find_fake_lib();
     be = &fake_backend;
   } else if (strcmp(backend, "kernel") == 0) {
     be = &kernel_backend;
