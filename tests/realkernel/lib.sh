@@ -2,7 +2,8 @@
 
 # xw_heavy_lock: take the machine-wide lock for heavy work on fd 9, unless an
 # ancestor already holds it (flock(1) leaves its fd open in the command it
-# runs, and locking the file again from here would wait for ever).
+# runs, and locking the file again from here would wait for ever). Whatever
+# inherits fd 9 holds the lock too: start long-lived children with 9>&-.
 xw_heavy_lock() {
 	xw_lock=${XW_HEAVY_LOCK:-/tmp/xw-heavy.lock}
 	for xw_fd in /proc/$$/fd/*; do
