@@ -962,7 +962,11 @@ static void fake_reexec(char **argv) {
   setenv("LD_PRELOAD", preload, 1);
   setenv("XE_FAKE_PROCROOT", tmpl, 1);
   setenv("XW_PROBE_TMP", tmpl, 1);
-  execv("/proc/self/exe", argv);
+  /* readlink, not execv("/proc/self/exe"): under valgrind that is valgrind. */
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  self[n > 0 ? n : 0] = '\0';
+  execv(self, argv);
   perror("xw-probe: execv");
   exit(1);
 }
