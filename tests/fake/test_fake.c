@@ -1748,6 +1748,59 @@ START_TEST(test_ctl_clients) {
 }
 END_TEST
 
+/* "swap_getfd FD": the next pidfd_getfd() gets the workload's FD instead
+ * of the one asked for (once), as when the fd number was reused between
+ * the caller's fdinfo read and its duplicate. */
+START_TEST(test_swap_getfd) {
+  struct client c;
+  client_start(&c, 2, NULL, "--files", "2", NODE_XE, (char *)NULL);
+  unsigned long long id;
+  unsigned int flags;
+  int cc = ctl_connect();
+  ck_assert_int_eq(strncmp(ctl_on(cc, "swap_getfd"), "err usage", 9), 0);
+  ck_assert_int_eq(strncmp(ctl_on(cc, "swap_getfd x"), "err usage", 9), 0);
+  ck_assert_int_eq(strncmp(ctl_on(cc, "swap_getfd -1"), "err usage", 9), 0);
+  ck_assert_ptr_nonnull(strstr(ctl_on(cc, "help"), " swap_getfd"));
+
+  /* Another DRM file of the same device: same major, another client id. */
+  ck_assert_str_eq(ctl_on(cc, "swap_getfd %d", c.fd[1]), "ok");
+  int dupd = take_fd(c.pid, c.fd[0], false);
+  struct stat st;
+  ck_assert_int_eq(fstat(dupd, &st), 0);
+  assert_drm_stat(&st, 128);
+  ck_assert(fx_fdinfo(getpid(), dupd, &id, &flags));
+  ck_assert_uint_eq(id, c.id[1]);
+  close(dupd);
+  /* Once only. */
+  dupd = take_fd(c.pid, c.fd[0], true);
+  ck_assert(fx_fdinfo(getpid(), dupd, &id, &flags));
+  ck_assert_uint_eq(id, c.id[0]);
+  close(dupd);
+
+  /* With FOR: only a duplicate of that fd is swapped. */
+  ck_assert_str_eq(ctl_on(cc, "swap_getfd %d %d", c.fd[0], c.fd[1]), "ok");
+  dupd = take_fd(c.pid, c.fd[0], false);
+  ck_assert(fx_fdinfo(getpid(), dupd, &id, &flags));
+  ck_assert_uint_eq(id, c.id[0]); /* not the one named: as asked */
+  close(dupd);
+  dupd = take_fd(c.pid, c.fd[1], false);
+  ck_assert(fx_fdinfo(getpid(), dupd, &id, &flags));
+  ck_assert_uint_eq(id, c.id[0]); /* swapped */
+  close(dupd);
+  ck_assert_int_eq(strncmp(ctl_on(cc, "swap_getfd 1 x"), "err usage", 9), 0);
+
+  /* Not a DRM file at all: its stdin, a pipe (raw syscall path too). */
+  ck_assert_str_eq(ctl_on(cc, "swap_getfd 0"), "ok");
+  dupd = take_fd(c.pid, c.fd[0], true);
+  ck_assert_int_eq(fstat(dupd, &st), 0);
+  ck_assert(S_ISFIFO(st.st_mode));
+  ck_assert(!fx_fdinfo(getpid(), dupd, &id, &flags));
+  close(dupd);
+  close(cc);
+  client_stop(&c);
+}
+END_TEST
+
 /* xe-inject speaks the new commands. */
 static int inject(char *out, size_t outsz, ...) {
   char *argv[16];
@@ -2004,7 +2057,7 @@ static Suite *fake_suite(void) {
       {"clients",
        {test_remote_file, test_remote_owner_closes, test_remote_kept_by_our_dup,
         test_remote_sigkill, test_remote_shared_by_fork, test_ctl_clients,
-        test_xe_inject_clients}},
+        test_swap_getfd, test_xe_inject_clients}},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     TCase *tc = tcase_create(cases[i].name);

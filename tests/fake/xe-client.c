@@ -58,6 +58,8 @@ static const char usage_text[] =
     "  -c, --close-after-ms MS  close the files after MS ms, print\n"
     "                           'closed PID', and keep running\n"
     "  -x, --exit-after-ms MS   exit (0) after MS ms at the latest\n"
+    "  -C, --comm NAME          set its comm (prctl PR_SET_NAME) first, e.g.\n"
+    "                           to one with control characters\n"
     "  -S, --no-stdin           ignore stdin (a background job's stdin is\n"
     "                           /dev/null, which is EOF at once)\n"
     "  -h, --help               this text\n";
@@ -114,13 +116,14 @@ int main(int argc, char **argv) {
       {"close-after-ms", required_argument, NULL, 'c'},
       {"exit-after-ms", required_argument, NULL, 'x'},
       {"no-stdin", no_argument, NULL, 'S'},
+      {"comm", required_argument, NULL, 'C'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   long files = 1, close_ms = -1, exit_ms = -1;
   bool use_stdin = true;
   int c;
-  while ((c = getopt_long(argc, argv, "n:c:x:Sh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "n:c:x:C:Sh", opts, NULL)) != -1) {
     switch (c) {
     case 'n':
       if (!parse_ms(optarg, &files) || files < 1 || files > MAX_FILES) {
@@ -137,6 +140,13 @@ int main(int argc, char **argv) {
       break;
     case 'S':
       use_stdin = false;
+      break;
+    case 'C':
+      /* Before any open: the fake copies comm at each new DRM fd. */
+      if (prctl(PR_SET_NAME, optarg, 0, 0, 0) != 0) {
+        fprintf(stderr, "%s: cannot set comm: %s\n", prog, strerror(errno));
+        return EXIT_USAGE;
+      }
       break;
     case 'h':
       fputs(usage_text, stdout);

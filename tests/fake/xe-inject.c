@@ -73,6 +73,9 @@ static const char usage_text[] =
     "                             wait until N such files have watches\n"
     "  pause-reads on|off         hold every notification pipe read() of\n"
     "                             the faked process (a reader off the CPU)\n"
+    "  swap-getfd FD [FOR]        the next pidfd_getfd() (of fd FOR) gets\n"
+    "                             the workload's FD instead (a file swapped\n"
+    "                             after its fdinfo was read)\n"
     "  stats                      global counters of the fake\n"
     "  send LINE...               send one raw protocol line\n"
     "\n"
@@ -338,6 +341,14 @@ static char *build_line(int argc, char **argv, long *reply_timeout_ms) {
     if (strcmp(argv[1], "on") && strcmp(argv[1], "off"))
       usage_error("pause-reads wants on or off");
     r = asprintf(&line, "pause_reads %s", argv[1]);
+  } else if (strcmp(cmd, "swap-getfd") == 0) {
+    long fd, for_fd = -1;
+    need_args(argc, 2, 3, cmd);
+    if (!parse_long(argv[1], 0, INT_MAX, &fd) ||
+        (argc == 3 && !parse_long(argv[2], 0, INT_MAX, &for_fd)))
+      usage_error("bad fd '%s'", argv[argc - 1]);
+    r = argc == 3 ? asprintf(&line, "swap_getfd %ld %ld", fd, for_fd)
+                  : asprintf(&line, "swap_getfd %ld", fd);
   } else if (strcmp(cmd, "stats") == 0 || strcmp(cmd, "clients") == 0) {
     need_args(argc, 1, 1, cmd);
     r = asprintf(&line, "%s", cmd);

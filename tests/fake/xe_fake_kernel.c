@@ -348,6 +348,11 @@ static struct {
   unsigned long long posted, queued, lost, filtered, reads, records_read;
 } stats;
 static bool reads_paused; /* guarded by the lock; ctl "pause_reads" */
+/* ctl "swap_getfd FD [FOR]": the next pidfd_getfd() (of fd FOR, if
+ * given) fetches the target's FD instead, as if the workload had dup2()ed
+ * FD over the requested one between the caller's fdinfo read and the
+ * duplicate. -1: off, any. Guarded by the lock. */
+static int swap_getfd_to = -1, swap_getfd_for = -1;
 
 static void ctl_claim_for(bool for_remote);
 
@@ -1498,9 +1503,29 @@ static bool ctl_handle(char *line, char *reply, size_t rsz, struct conn *c) {
     REPLY("ok");
     return true;
   }
+  if (strcmp(cmd, "swap_getfd") == 0) {
+    long fd[2] = {-1, -1};
+    bool ok = argc == 2 || argc == 3;
+    for (int i = 1; ok && i < argc; i++) {
+      char *end = NULL;
+      fd[i - 1] = strtol(argv[i], &end, 10);
+      ok = end != argv[i] && *end == '\0' && fd[i - 1] >= 0 &&
+           fd[i - 1] <= INT_MAX;
+    }
+    if (!ok) {
+      REPLY("err usage: swap_getfd FD [FOR]");
+      return true;
+    }
+    lock();
+    swap_getfd_to = (int)fd[0];
+    swap_getfd_for = (int)fd[1];
+    unlock();
+    REPLY("ok");
+    return true;
+  }
   if (strcmp(cmd, "help") == 0) {
     REPLY("ok vm_err raw record remove restore state watches wait_watches "
-          "vm_err_client clients wait_clients stats pause_reads");
+          "vm_err_client clients wait_clients stats pause_reads swap_getfd");
     return true;
   }
   if (strcmp(cmd, "clients") == 0 || strcmp(cmd, "vm_err_client") == 0 ||
@@ -2997,8 +3022,22 @@ static int real_pidfd_getfd(int pidfd, int targetfd, unsigned int flags) {
   return (int)real.syscall(SYS_pidfd_getfd, pidfd, targetfd, flags);
 }
 
+/* targetfd, or the one "swap_getfd" put in its place (once). */
+static int getfd_target(int targetfd) {
+  lock();
+  if (swap_getfd_to >= 0 &&
+      (swap_getfd_for < 0 || swap_getfd_for == targetfd)) {
+    dbg("pidfd_getfd: fd %d swapped for %d", targetfd, swap_getfd_to);
+    targetfd = swap_getfd_to;
+    swap_getfd_to = swap_getfd_for = -1;
+  }
+  unlock();
+  return targetfd;
+}
+
 XF_EXPORT int pidfd_getfd(int pidfd, int targetfd, unsigned int flags) {
   need_real();
+  targetfd = getfd_target(targetfd);
   int fd = real_pidfd_getfd(pidfd, targetfd, flags);
   if (fd >= 0)
     remote_adopt(fd, pidfd);
@@ -3018,6 +3057,8 @@ __attribute__((no_sanitize_address)) XF_EXPORT long syscall(long number, ...) {
     a[i] = va_arg(ap, long);
   va_end(ap);
   need_real();
+  if (number == SYS_pidfd_getfd)
+    a[1] = getfd_target((int)a[1]);
   long r = real.syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
   if (number == SYS_pidfd_getfd && r >= 0)
     remote_adopt((int)r, (int)a[0]);
