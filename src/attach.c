@@ -9,15 +9,21 @@
 #include "utils/common/common.h"
 
 #include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "discovery.h"
 #include "listener.h"
 #include "transport.h"
 
+/* DRM_MAJOR: every DRM node is a character device of this major. */
+#define XW_DRM_MAJOR 226
+
 struct xw_attach {
   struct xw_device **devs;
   size_t ndev;
   struct xw_attach_config cfg;
+  pid_t self; /* this process, as cfg.proc_root names it */
   c_complain_t attach_complaint, scan_complaint;
 };
 
@@ -29,6 +35,7 @@ int xw_attach_create(struct xw_attach **out, struct xw_device **devs,
   a->devs = devs;
   a->ndev = ndev;
   a->cfg = *cfg;
+  a->self = xw_discovery_self(cfg->proc_root);
   a->attach_complaint = (c_complain_t)C_COMPLAIN_INIT_STATIC;
   a->scan_complaint = (c_complain_t)C_COMPLAIN_INIT_STATIC;
   *out = a;
@@ -57,17 +64,6 @@ bool xw_device_client(struct xw_device *dev, unsigned watch_id, uint32_t serial,
   return ok;
 }
 
-int xw_client_dup(pid_t pid, int fd) {
-  int pidfd = pidfd_open(pid, 0);
-  if (pidfd < 0)
-    return -errno;
-  /* pidfd_getfd sets O_CLOEXEC on the new fd. */
-  int dup = pidfd_getfd(pidfd, fd, 0);
-  int err = errno;
-  close(pidfd);
-  return dup >= 0 ? dup : -err;
-}
-
 static unsigned free_slot(const struct xw_watch_slots *ws) {
   for (unsigned n = 0; n < XW_WATCH_SLOTS - 1; n++) {
     unsigned slot = 1 + (ws->next + n) % (XW_WATCH_SLOTS - 1);
@@ -89,10 +85,86 @@ static unsigned slot_of(const struct xw_watch_slots *ws, uint64_t client_id) {
   return 0;
 }
 
+const char *xw_unwatched_name(enum xw_unwatched why) {
+  static const char *const names[XW_UNW_NR] = {
+      [XW_UNW_REFUSED] = "refused",
+      [XW_UNW_NO_FREE_ID] = "no_free_id",
+      [XW_UNW_QUOTA] = "quota",
+      [XW_UNW_MISMATCH] = "mismatch",
+  };
+  return why < XW_UNW_NR ? names[why] : "other";
+}
+
+/* A file seen but not watched: counted once per file and reason, however
+ * many scans see it again (a bounded memory: one that falls out of it
+ * after XW_COUNTED_RING others is counted again). */
+static void unwatched(struct xw_watch_slots *ws, uint64_t client_id,
+                      enum xw_unwatched why) {
+  for (unsigned i = 0; i < XW_COUNTED_RING; i++)
+    if (ws->counted[i].client_id == client_id && ws->counted[i].why == why)
+      return;
+  ws->counted[ws->counted_next].client_id = client_id;
+  ws->counted[ws->counted_next].why = why;
+  ws->counted_next = (ws->counted_next + 1) % XW_COUNTED_RING;
+  atomic_fetch_add_explicit(&ws->unwatched[why], 1, memory_order_relaxed);
+}
+
+/* Why attaching cannot work at all, and what to grant: said once (the
+ * complaint), counted per file. */
+static void refused(struct xw_attach *at, struct xw_device *dev,
+                    const struct xw_client *c, const char *step, int err) {
+  unwatched(&dev->watches, c->client_id, XW_UNW_REFUSED);
+  if (err == -EPERM || err == -EACCES)
+    c_complain(LOG_ERR, &at->attach_complaint,
+               "xe_watch plugin: %s (%s): cannot attach to pid %d (%s), a "
+               "DRM client: %s failed with %s; grant collectd "
+               "CAP_SYS_PTRACE (see contrib/systemd/xe_watch.conf) or set "
+               "WatchClients false. Device nodes are still watched.",
+               dev->node, dev->name, (int)c->pid, c->comm, step,
+               err == -EPERM ? "EPERM" : "EACCES");
+  else if (err == -ENOSYS)
+    c_complain(LOG_ERR, &at->attach_complaint,
+               "xe_watch plugin: %s (%s): cannot attach to DRM clients: this "
+               "kernel has no %s (Linux 5.6 or later is needed); device "
+               "nodes are still watched",
+               dev->node, dev->name, step);
+  else
+    c_complain(LOG_ERR, &at->attach_complaint,
+               "xe_watch plugin: %s (%s): cannot attach to pid %d (%s): %s "
+               "failed: %s",
+               dev->node, dev->name, (int)c->pid, c->comm, step,
+               STRERROR(-err));
+}
+
+/* Is dupfd the very file the scan described? A character device of DRM's
+ * major, and our own fdinfo of it names the same driver and client id
+ * (unique per DRM file). Returns NULL or what differs. */
+static const char *mismatch(const struct xw_attach *at, int dupfd,
+                            const struct xw_client *c) {
+  struct stat st;
+  if (fstat(dupfd, &st) != 0 || !S_ISCHR(st.st_mode))
+    return "not a character device";
+  if (major(st.st_rdev) != XW_DRM_MAJOR)
+    return "not a DRM device";
+  struct xw_client mine;
+  if (xw_discovery_fdinfo(at->cfg.proc_root, at->self, dupfd, &mine) != 0)
+    return "no DRM fdinfo";
+  if (strcmp(mine.driver, "xe") != 0)
+    return "not driven by xe";
+  if (mine.client_id != c->client_id)
+    return "another DRM client id";
+  return NULL;
+}
+
 /* Subscribe dev's pipe to a workload's DRM file through a duplicate that is
  * closed at once: the watch holds no reference to the file, so the
  * workload's lifetime and resources are never extended, and its removal
- * record tells when the file is gone. */
+ * record tells when the file is gone.
+ *
+ * Between the scan and the duplicate the pid and the fd number can both be
+ * reused: the pidfd pins the process first, its fdinfo is read again
+ * through it, and the duplicate is checked before anything subscribes
+ * through it. */
 static void attach_client(struct xw_attach *at, struct xw_device *dev,
                           const struct xw_client *c) {
   struct xw_watch_slots *ws = &dev->watches;
@@ -100,42 +172,50 @@ static void attach_client(struct xw_attach *at, struct xw_device *dev,
     return;
   unsigned slot = free_slot(ws);
   if (slot == 0) {
+    unwatched(ws, c->client_id, XW_UNW_NO_FREE_ID);
     c_complain(LOG_WARNING, &at->attach_complaint,
                "xe_watch plugin: %s (%s): %u client watches, the most one "
                "notification pipe carries; pid %d (%s) is not watched",
-               dev->node, dev->name, ws->n, (int)c->pid, c->comm);
+               dev->node, dev->name, (unsigned)ws->n, (int)c->pid, c->comm);
     return;
   }
-  int fd = xw_client_dup(c->pid, c->fd);
+  int pidfd = pidfd_open(c->pid, 0);
+  if (pidfd < 0) {
+    if (errno != ESRCH) /* ESRCH: it exited meanwhile */
+      refused(at, dev, c, "pidfd_open", -errno);
+    return;
+  }
+  /* The pid is pinned now: the process behind it cannot change. Is the
+   * file the scan saw still at that fd? (A client id is never reused.) */
+  struct xw_client now;
+  if (xw_discovery_fdinfo(at->cfg.proc_root, c->pid, c->fd, &now) != 0 ||
+      now.client_id != c->client_id || strcmp(now.driver, c->driver) != 0) {
+    close(pidfd);
+    return; /* closed or replaced since: the next scan sees what is there */
+  }
+  /* pidfd_getfd sets O_CLOEXEC on the new fd. */
+  int fd = pidfd_getfd(pidfd, c->fd, 0);
+  int err = fd < 0 ? -errno : 0;
+  close(pidfd);
   if (fd < 0) {
-    if (fd == -ESRCH || fd == -EBADF)
-      return; /* the process or its file went away meanwhile */
-    if (fd == -EPERM || fd == -EACCES)
-      c_complain(LOG_ERR, &at->attach_complaint,
-                 "xe_watch plugin: cannot attach to pid %d (%s), a DRM client "
-                 "of %s: pidfd_getfd failed with %s; collectd needs "
-                 "CAP_SYS_PTRACE (see contrib/systemd/xe_watch.conf). "
-                 "Device nodes are still watched.",
-                 (int)c->pid, c->comm, dev->name,
-                 fd == -EPERM ? "EPERM" : "EACCES");
-    else if (fd == -ENOSYS)
-      c_complain(LOG_ERR, &at->attach_complaint,
-                 "xe_watch plugin: cannot attach to DRM clients: this kernel "
-                 "has no pidfd_getfd (Linux 5.6 or later is needed)");
-    else
-      c_complain(LOG_ERR, &at->attach_complaint,
-                 "xe_watch plugin: cannot attach to pid %d (%s) on %s: %s",
-                 (int)c->pid, c->comm, dev->name, STRERROR(-fd));
+    if (err != -ESRCH && err != -EBADF) /* gone meanwhile */
+      refused(at, dev, c, "pidfd_getfd", err);
     return;
   }
-  int err = xw_subscribe(fd, dev->pipe_rd, slot);
+  const char *why = mismatch(at, fd, c);
+  if (why != NULL) {
+    close(fd);
+    unwatched(ws, c->client_id, XW_UNW_MISMATCH);
+    WARNING("xe_watch plugin: %s (%s): fd %d of pid %d (%s) changed between "
+            "its fdinfo and the duplicate (%s); not watched",
+            dev->node, dev->name, c->fd, (int)c->pid, c->comm, why);
+    return;
+  }
+  err = xw_subscribe(fd, dev->pipe_rd, slot);
   close(fd);
   if (err != 0) {
     if (err != -EBUSY) /* EBUSY: that file is already on this pipe */
-      c_complain(LOG_ERR, &at->attach_complaint,
-                 "xe_watch plugin: cannot watch pid %d (%s) on %s: "
-                 "DRM_IOCTL_XE_WATCH_QUEUE failed: %s",
-                 (int)c->pid, c->comm, dev->name, STRERROR(-err));
+      refused(at, dev, c, "DRM_IOCTL_XE_WATCH_QUEUE", err);
     return;
   }
   struct xw_client_attr *a = calloc(1, sizeof(*a));
@@ -269,4 +349,75 @@ void xw_attach_scan(struct xw_attach *at) {
                        " (no process holds it any more; its removal record "
                        "was lost in a full queue)");
   }
+}
+
+/* readlink into buf; false if it cannot be read. */
+static bool read_link(const char *path, char *buf, size_t len) {
+  ssize_t n = readlink(path, buf, len - 1);
+  if (n <= 0)
+    return false;
+  buf[n] = '\0';
+  return true;
+}
+
+/* Does collectd hold CAP_SYS_PTRACE (effective)? From /proc/self/status,
+ * which needs no libcap. */
+static bool have_ptrace_cap(void) {
+  FILE *f = fopen("/proc/self/status", "re");
+  if (f == NULL)
+    return true; /* cannot tell: do not warn */
+  char line[256];
+  bool cap = true;
+  while (fgets(line, sizeof(line), f) != NULL) {
+    unsigned long long eff;
+    if (sscanf(line, "CapEff: %llx", &eff) == 1) {
+      cap = (eff >> 19) & 1; /* CAP_SYS_PTRACE */
+      break;
+    }
+  }
+  fclose(f);
+  return cap;
+}
+
+int xw_attach_probe(const char *proc_root, char *why, size_t len,
+                    bool *no_ptrace) {
+  char path[PATH_MAX], theirs[64], ours[64];
+  why[0] = '\0';
+  *no_ptrace = false;
+  /* pidfd_open names a pid of *our* PID namespace; the pids in ProcRoot are
+   * of its procfs's. Our pid as ProcRoot names it differs when they are
+   * not one namespace; so does ProcRoot's init's namespace. */
+  snprintf(path, sizeof(path), "%s/self", proc_root);
+  bool foreign = read_link(path, theirs, sizeof(theirs)) &&
+                 strtol(theirs, NULL, 10) != (long)getpid();
+  snprintf(path, sizeof(path), "%s/1/ns/pid", proc_root);
+  if (!foreign && read_link(path, theirs, sizeof(theirs)) &&
+      read_link("/proc/self/ns/pid", ours, sizeof(ours)))
+    foreign = strcmp(theirs, ours) != 0;
+  if (foreign) {
+    snprintf(why, len,
+             "ProcRoot \"%s\" shows another PID namespace than collectd's "
+             "own, where pidfd_open would name other processes; run "
+             "collectd in the host PID namespace (Kubernetes: hostPID: "
+             "true; docker/podman: --pid=host)",
+             proc_root);
+    return -EXDEV;
+  }
+  int pidfd = pidfd_open(getpid(), 0);
+  int err = pidfd < 0 ? -errno : 0;
+  if (pidfd >= 0) {
+    int fd = pidfd_getfd(pidfd, -1, 0); /* EBADF where it exists */
+    err = fd < 0 && errno == ENOSYS ? -ENOSYS : 0;
+    if (fd >= 0)
+      close(fd);
+    close(pidfd);
+  }
+  if (err == -ENOSYS) {
+    snprintf(why, len,
+             "this kernel has no pidfd_open/pidfd_getfd (Linux 5.6 or later "
+             "is needed, and a seccomp profile that allows them)");
+    return -ENOSYS;
+  }
+  *no_ptrace = !have_ptrace_cap();
+  return 0;
 }

@@ -6,6 +6,7 @@
  * pipe through it, and own the watch ids (slots) those watches use. */
 
 #include <regex.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -30,12 +31,34 @@ struct xw_client_attr {
   char container[XW_CONTAINER_LEN];
 };
 
+/** Why a workload's DRM file was seen but not watched. */
+enum xw_unwatched {
+  XW_UNW_REFUSED = 0, /* the kernel refused: EPERM, ENOSYS, ... */
+  XW_UNW_NO_FREE_ID,  /* every watch id of the pipe is taken */
+  XW_UNW_QUOTA,       /* its process or cgroup has its share already */
+  XW_UNW_MISMATCH,    /* the duplicate was not the file fdinfo described */
+  XW_UNW_NR
+};
+
+/** The value name of a reason: "refused", "no_free_id", ... */
+const char *xw_unwatched_name(enum xw_unwatched why);
+
+#define XW_COUNTED_RING 512
+
 /** A device's client watches. attr[] is written by the listener under the
  *  device's lock and read by others under it; the rest is listener-owned. */
 struct xw_watch_slots {
   struct xw_client_attr *attr[XW_WATCH_SLOTS]; /* [0] unused */
-  unsigned next;   /* round robin: a freed watch id is reused last */
-  unsigned n;      /* live client watches */
+  unsigned next;      /* round robin: a freed watch id is reused last */
+  _Atomic unsigned n; /* live client watches; read by the read callback */
+  /* Files seen but not watched, each counted once per reason: read by the
+   * read callback. */
+  _Atomic uint64_t unwatched[XW_UNW_NR];
+  struct {
+    uint64_t client_id;
+    unsigned why;
+  } counted[XW_COUNTED_RING]; /* which files were counted already */
+  unsigned counted_next;
   uint32_t serial; /* last xw_client_attr.serial handed out */
   /* A loss record may have swallowed client removal records: the next
    * scan ends the live client watches whose DRM file it no longer finds. */
@@ -91,9 +114,13 @@ void xw_attach_lost(struct xw_device *dev);
 /** dev's pipe was closed: every client watch on it ended silently. */
 void xw_attach_pipe_closed(struct xw_device *dev);
 
-/** Duplicate the client's DRM fd into this process (pidfd_open +
- *  pidfd_getfd; needs CAP_SYS_PTRACE for other users' processes). Returns
- *  an O_CLOEXEC fd the caller must close, or a negative errno. */
-int xw_client_dup(pid_t pid, int fd);
+/**
+ * Can attaching work here at all? 0, or -EXDEV (ProcRoot shows another PID
+ * namespace than ours) or -ENOSYS (no pidfd_getfd), with `why` saying so
+ * and what to change. *no_ptrace is set when collectd lacks
+ * CAP_SYS_PTRACE: it then attaches to its own user's workloads at most.
+ */
+int xw_attach_probe(const char *proc_root, char *why, size_t len,
+                    bool *no_ptrace);
 
 #endif

@@ -101,3 +101,25 @@ void xw_container_id(const char *cgroup, char *out, size_t len) {
       return;
   }
 }
+
+char *xw_escape_ctl(const char *in, size_t n, char *out, size_t len) {
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+  for (size_t i = 0; i < n && in[i] != '\0'; i++) {
+    unsigned char ch = (unsigned char)in[i];
+    bool ctl = ch < 0x20 || ch == 0x7f;
+    if (o + (ctl ? 4 : 1) >= len)
+      break;
+    if (ctl) {
+      out[o++] = '\\';
+      out[o++] = 'x';
+      out[o++] = hex[ch >> 4];
+      out[o++] = hex[ch & 15];
+    } else {
+      out[o++] = (char)ch;
+    }
+  }
+  if (len > 0)
+    out[o] = '\0';
+  return out;
+}

@@ -8,7 +8,7 @@
 /* What procfs says about a workload's DRM file ("client"): parsers of
  * fdinfo and cgroup text, pure and allocation-free. */
 
-#define XW_COMM_LEN 32
+#define XW_COMM_LEN 64 /* 15 bytes of comm, each maybe escaped to 4 */
 #define XW_CGROUP_LEN 256
 #define XW_CONTAINER_LEN 72
 
@@ -39,5 +39,13 @@ void xw_cgroup_path(const char *text, char *out, size_t len);
 /** A container id (64 hex digits, as docker, containerd, CRI-O and podman
  *  put in cgroup paths) in a cgroup path, "" if none. Pure. */
 void xw_container_id(const char *cgroup, char *out, size_t len);
+
+/**
+ * Copy n bytes of a workload's string (comm, cgroup path) into out, with
+ * every control character (and DEL) written as \xHH, so that what a
+ * process names itself cannot forge log lines, messages or meta. Never
+ * cuts an escape in half when out is too short. Returns out. Pure.
+ */
+char *xw_escape_ctl(const char *in, size_t n, char *out, size_t len);
 
 #endif

@@ -12,13 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void copy_str(char *out, size_t len, const char *src, size_t n) {
-  if (n >= len)
-    n = len - 1;
-  memcpy(out, src, n);
-  out[n] = '\0';
-}
-
 /* Read a small procfs file; returns its length or -1. */
 static ssize_t read_small(const char *path, char *buf, size_t len) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -32,7 +25,7 @@ static ssize_t read_small(const char *path, char *buf, size_t len) {
   return n;
 }
 
-static pid_t self_pid(const char *proc_root) {
+pid_t xw_discovery_self(const char *proc_root) {
   char path[4096], link[32];
   snprintf(path, sizeof(path), "%s/self", proc_root);
   /* Under a host /proc mounted in a container, "self" names our pid in
@@ -94,15 +87,22 @@ static int scan_process(const char *proc_root, const char *pid_name,
     if (nseen < sizeof(seen) / sizeof(seen[0]))
       seen[nseen++] = c.client_id;
     if (!have_meta) {
+      /* Both are the workload's to choose: escaped before anyone logs
+       * them. */
       snprintf(path, sizeof(path), "%s/%s/comm", proc_root, pid_name);
-      if (read_small(path, text, sizeof(text)) < 0)
-        text[0] = '\0';
-      copy_str(c.comm, sizeof(c.comm), text, strcspn(text, "\n"));
+      ssize_t len = read_small(path, text, sizeof(text));
+      if (len < 0)
+        len = 0;
+      if (len > 0 && text[len - 1] == '\n')
+        len--; /* the kernel's; a newline before it is the process's */
+      xw_escape_ctl(text, (size_t)len, c.comm, sizeof(c.comm));
       snprintf(path, sizeof(path), "%s/%s/cgroup", proc_root, pid_name);
       if (read_small(path, text, sizeof(text)) < 0)
         text[0] = '\0';
-      xw_cgroup_path(text, c.cgroup, sizeof(c.cgroup));
-      xw_container_id(c.cgroup, c.container, sizeof(c.container));
+      char raw[XW_CGROUP_LEN];
+      xw_cgroup_path(text, raw, sizeof(raw));
+      xw_container_id(raw, c.container, sizeof(c.container));
+      xw_escape_ctl(raw, sizeof(raw), c.cgroup, sizeof(c.cgroup));
       have_meta = true;
     }
     c.fd = atoi(e->d_name);
@@ -118,7 +118,7 @@ int xw_discovery_scan(const char *proc_root, const char *driver,
   DIR *d = opendir(proc_root);
   if (d == NULL)
     return -errno;
-  pid_t me = self_pid(proc_root);
+  pid_t me = xw_discovery_self(proc_root);
   int found = 0;
   for (struct dirent *e; (e = readdir(d)) != NULL;) {
     if (!all_digits(e->d_name) || (pid_t)atoi(e->d_name) == me)
@@ -127,4 +127,13 @@ int xw_discovery_scan(const char *proc_root, const char *driver,
   }
   closedir(d);
   return found;
+}
+
+int xw_discovery_fdinfo(const char *proc_root, pid_t pid, int fd,
+                        struct xw_client *c) {
+  char path[4096], text[2048];
+  snprintf(path, sizeof(path), "%s/%d/fdinfo/%d", proc_root, (int)pid, fd);
+  if (read_small(path, text, sizeof(text)) < 0)
+    return -errno;
+  return xw_fdinfo_parse(text, c) ? 0 : -ENOENT;
 }

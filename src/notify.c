@@ -197,3 +197,18 @@ int xw_dispatch_device_values(const char *name, const struct xw_counters *c,
 #undef KEEP
   return status;
 }
+
+int xw_dispatch_client_values(const char *name,
+                              const struct xw_watch_slots *ws) {
+  int status = dispatch_one(
+      name, "gauge", "clients",
+      (value_t){.gauge = atomic_load_explicit(&ws->n, memory_order_relaxed)});
+  for (unsigned i = 0; i < XW_UNW_NR; i++) {
+    char ti[DATA_MAX_NAME_LEN];
+    snprintf(ti, sizeof(ti), "unwatched-%s", xw_unwatched_name(i));
+    int s = derive(name, ti, ld(&ws->unwatched[i]));
+    if (status == 0)
+      status = s;
+  }
+  return status;
+}

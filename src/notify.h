@@ -52,4 +52,10 @@ int xw_notify_warning(const char *name, const char *node,
 int xw_dispatch_device_values(const char *name, const struct xw_counters *c,
                               uint64_t suppressed, bool listening);
 
+/** Dispatch one device's client-watch values: gauge/clients (workload
+ *  files watched now) and errors/unwatched-<reason> (files seen but not
+ *  watched, per xw_unwatched reason). 0 or the first failing status. */
+int xw_dispatch_client_values(const char *name,
+                              const struct xw_watch_slots *ws);
+
 #endif

@@ -22,6 +22,7 @@ void xw_config_init(struct xw_config *cfg) {
   cfg->notify_limit = XW_DEFAULT_NOTIFY_LIMIT;
   cfg->notify_window = TIME_T_TO_CDTIME_T(60);
   cfg->notify_queue = XW_DEFAULT_NOTIFY_QUEUE;
+  cfg->watch_clients = true;
   cfg->client_scan = TIME_T_TO_CDTIME_T(10);
   cfg->device_check = TIME_T_TO_CDTIME_T(5);
   cfg->watch_uevents = true;

@@ -62,6 +62,8 @@ static int xw_read(user_data_t *ud) {
         g_dispatcher != NULL ? xw_dispatcher_suppressed(g_dispatcher, i) : 0;
     xw_dispatch_device_values(name, &dev->ctr, supp,
                               atomic_load(&dev->state) == XW_DEV_LISTENING);
+    if (g_cfg.watch_clients)
+      xw_dispatch_client_values(name, &dev->watches);
   }
   return 0;
 }
@@ -172,15 +174,32 @@ static int xw_init(void) {
     g_have_rx_cgroup = regcomp(&g_rx_cgroup, g_cfg.client_cgroup,
                                REG_EXTENDED | REG_NOSUB) == 0;
 
+  const char *proc_root = g_cfg.proc_root != NULL ? g_cfg.proc_root : "/proc";
+  bool attach = g_cfg.watch_clients;
+  if (attach) {
+    char why[512];
+    bool no_ptrace;
+    if (xw_attach_probe(proc_root, why, sizeof(why), &no_ptrace) != 0) {
+      ERROR("xe_watch plugin: not attaching to workloads' DRM files "
+            "(WatchClients): %s. Device nodes are still watched; set "
+            "WatchClients false to silence this.",
+            why);
+      attach = false;
+    } else if (no_ptrace) {
+      WARNING("xe_watch plugin: WatchClients: collectd lacks "
+              "CAP_SYS_PTRACE, so it can attach to its own user's "
+              "workloads at most; grant it (contrib/systemd/xe_watch.conf) "
+              "or set WatchClients false");
+    }
+  }
+
   int err = xw_queue_init(&g_queue, g_cfg.notify_queue);
   struct xw_listener_config lc = {
       .queue_notes = g_cfg.queue_size,
       .retry_min = g_cfg.retry_interval,
       .retry_max = g_cfg.retry_max,
       .queue_vm_errs = g_cfg.send_notification,
-      .proc_root = g_cfg.watch_clients
-                       ? (g_cfg.proc_root != NULL ? g_cfg.proc_root : "/proc")
-                       : NULL,
+      .proc_root = attach ? proc_root : NULL,
       .client_scan = g_cfg.client_scan,
       .client_process = g_have_rx_process ? &g_rx_process : NULL,
       .client_cgroup = g_have_rx_cgroup ? &g_rx_cgroup : NULL,

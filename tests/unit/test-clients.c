@@ -88,6 +88,31 @@ START_TEST(container_ids) {
 }
 END_TEST
 
+/* A workload names itself: control characters must not reach a log line,
+ * a notification message or meta as such. */
+START_TEST(escape_control_characters) {
+  char out[XW_COMM_LEN];
+  const char evil[] = "job\n[ERROR] xe_watch plugin: fake\x1b[2J\x7f";
+  xw_escape_ctl(evil, sizeof(evil) - 1, out, sizeof(out));
+  ck_assert_str_eq(out, "job\\x0a[ERROR] xe_watch plugin: fake\\x1b[2J\\x7f");
+  /* Plain text, systemd's own \x2d escapes and UTF-8 pass unchanged. */
+  const char ok[] = "/system.slice/dev-disk-by\\x2dlabel.swap/caf\xc3\xa9";
+  xw_escape_ctl(ok, sizeof(ok) - 1, out, sizeof(out));
+  ck_assert_str_eq(out, ok);
+  /* n bounds the input; a NUL ends it early. */
+  xw_escape_ctl("abc\tdef", 4, out, sizeof(out));
+  ck_assert_str_eq(out, "abc\\x09");
+  xw_escape_ctl("ab\0cd", 5, out, sizeof(out));
+  ck_assert_str_eq(out, "ab");
+  /* Too short: never half an escape. */
+  char small[6];
+  xw_escape_ctl("ab\ncd", 5, small, sizeof(small));
+  ck_assert_str_eq(small, "ab");
+  xw_escape_ctl("a\nb", 3, small, sizeof(small));
+  ck_assert_str_eq(small, "a\\x0a");
+}
+END_TEST
+
 static Suite *clients_suite(void) {
   Suite *s = suite_create("clients");
   TCase *tc = xw_tcase("parse");
@@ -96,6 +121,7 @@ static Suite *clients_suite(void) {
   tcase_add_test(tc, fdinfo_other_driver);
   tcase_add_test(tc, cgroup_paths);
   tcase_add_test(tc, container_ids);
+  tcase_add_test(tc, escape_control_characters);
   suite_add_tcase(s, tc);
   return s;
 }

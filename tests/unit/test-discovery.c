@@ -135,6 +135,34 @@ START_TEST(scan_of_a_missing_root) {
 }
 END_TEST
 
+/* comm and cgroup are the workload's: escaped; the container id is
+ * still found in the raw path. */
+START_TEST(scan_escapes_workload_strings) {
+  proc(100, "x\x1b[31mred\nERROR\n", "0::/a\tb/docker-" ID64 ".scope\n");
+  fd(100, 5, "/dev/dri/renderD128", "drm-driver:\txe\ndrm-client-id:\t7\n");
+  struct seen s = {0};
+  ck_assert_int_eq(xw_discovery_scan(root, "xe", collect, &s), 1);
+  ck_assert_str_eq(s.c[0].comm, "x\\x1b[31mred\\x0aERROR");
+  ck_assert_str_eq(s.c[0].cgroup, "/a\\x09b/docker-" ID64 ".scope");
+  ck_assert_str_eq(s.c[0].container, ID64);
+}
+END_TEST
+
+START_TEST(fdinfo_of_one_fd) {
+  proc(100, "a\n", "0::/\n");
+  fd(100, 5, "/dev/dri/renderD128",
+     "drm-driver:\txe\ndrm-client-id:\t7\ndrm-pdev:\t0000:03:00.0\n");
+  fd(100, 6, "/dev/null", "pos:\t0\n");
+  struct xw_client c;
+  ck_assert_int_eq(xw_discovery_fdinfo(root, 100, 5, &c), 0);
+  ck_assert_uint_eq(c.client_id, 7);
+  ck_assert_str_eq(c.driver, "xe");
+  ck_assert_int_eq(xw_discovery_fdinfo(root, 100, 6, &c), -ENOENT);
+  ck_assert_int_eq(xw_discovery_fdinfo(root, 100, 7, &c), -ENOENT);
+  ck_assert_int_eq(xw_discovery_fdinfo(root, 101, 5, &c), -ENOENT);
+}
+END_TEST
+
 static Suite *discovery_suite(void) {
   Suite *s = suite_create("discovery");
   TCase *tc = tcase_create("scan");
@@ -142,6 +170,8 @@ static Suite *discovery_suite(void) {
   tcase_add_test(tc, scan_finds_xe_clients_once);
   tcase_add_test(tc, scan_skips_this_process);
   tcase_add_test(tc, scan_of_a_missing_root);
+  tcase_add_test(tc, scan_escapes_workload_strings);
+  tcase_add_test(tc, fdinfo_of_one_fd);
   suite_add_tcase(s, tc);
   return s;
 }
