@@ -228,6 +228,7 @@ static void attach_client(struct xw_attach *at, struct xw_device *dev,
   sstrncpy(a->comm, c->comm, sizeof(a->comm));
   sstrncpy(a->cgroup, c->cgroup, sizeof(a->cgroup));
   sstrncpy(a->container, c->container, sizeof(a->container));
+  sstrncpy(a->pod_uid, c->pod_uid, sizeof(a->pod_uid));
   pthread_mutex_lock(&dev->lock);
   struct xw_client_attr *old = ws->attr[slot];
   ws->attr[slot] = a;

@@ -29,6 +29,7 @@ struct xw_client_attr {
   char comm[XW_COMM_LEN];
   char cgroup[XW_CGROUP_LEN];
   char container[XW_CONTAINER_LEN];
+  char pod_uid[XW_POD_UID_LEN];
 };
 
 /** Why a workload's DRM file was seen but not watched. */

@@ -123,3 +123,61 @@ char *xw_escape_ctl(const char *in, size_t n, char *out, size_t len) {
     out[o] = '\0';
   return out;
 }
+
+/* A pod UID at p: 36 characters, dashes (or systemd's underscores) at 8,
+ * 13, 18 and 23 and hex digits elsewhere, or a static pod's 32 hex digits.
+ * Its length, or 0. */
+static size_t uid_at(const char *p) {
+  size_t n = 0;
+  while (isxdigit((unsigned char)p[n]) || p[n] == '-' || p[n] == '_')
+    n++;
+  if (n == 32) {
+    for (size_t i = 0; i < n; i++)
+      if (!isxdigit((unsigned char)p[i]))
+        return 0;
+    return n;
+  }
+  if (n != 36)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    bool sep = i == 8 || i == 13 || i == 18 || i == 23;
+    if (sep != (p[i] == '-' || p[i] == '_'))
+      return 0;
+  }
+  return n;
+}
+
+void xw_pod_uid(const char *cgroup, char *out, size_t len) {
+  out[0] = '\0';
+  const char *k = strstr(cgroup, "kubepods");
+  if (k == NULL)
+    return;
+  /* Each path component after kubepods: "kubepods[-qos]-pod<uid>.slice"
+   * (systemd) or "pod<uid>" (cgroupfs). */
+  for (const char *seg = k; seg != NULL && *seg != '\0';) {
+    size_t seglen = strcspn(seg, "/");
+    const char *pod = NULL;
+    if (seglen > 6 && strncmp(seg + seglen - 6, ".slice", 6) == 0) {
+      /* the last "-pod" in the slice name */
+      for (const char *q = seg; q + 4 <= seg + seglen; q++)
+        if (strncmp(q, "-pod", 4) == 0)
+          pod = q + 4;
+    } else if (strncmp(seg, "pod", 3) == 0) {
+      pod = seg + 3;
+    }
+    if (pod != NULL) {
+      size_t n = uid_at(pod);
+      const char *end = pod + n;
+      bool whole =
+          n > 0 && (end == seg + seglen || (end + 6 == seg + seglen &&
+                                            strncmp(end, ".slice", 6) == 0));
+      if (whole && n < len) {
+        for (size_t i = 0; i < n; i++)
+          out[i] = pod[i] == '_' ? '-' : pod[i];
+        out[n] = '\0';
+        return;
+      }
+    }
+    seg = seg[seglen] == '/' ? seg + seglen + 1 : NULL;
+  }
+}

@@ -11,6 +11,7 @@
 #define XW_COMM_LEN 64 /* 15 bytes of comm, each maybe escaped to 4 */
 #define XW_CGROUP_LEN 256
 #define XW_CONTAINER_LEN 72
+#define XW_POD_UID_LEN 40 /* 36 characters of a Kubernetes UID */
 
 /** One DRM file of one process, as /proc/PID/fdinfo/FD describes it. */
 struct xw_client {
@@ -23,6 +24,7 @@ struct xw_client {
   char comm[XW_COMM_LEN];
   char cgroup[XW_CGROUP_LEN];       /* unified hierarchy path */
   char container[XW_CONTAINER_LEN]; /* container id found in it, or "" */
+  char pod_uid[XW_POD_UID_LEN];     /* Kubernetes pod UID in it, or "" */
 };
 
 /**
@@ -39,6 +41,15 @@ void xw_cgroup_path(const char *text, char *out, size_t len);
 /** A container id (64 hex digits, as docker, containerd, CRI-O and podman
  *  put in cgroup paths) in a cgroup path, "" if none. Pure. */
 void xw_container_id(const char *cgroup, char *out, size_t len);
+
+/**
+ * The Kubernetes pod UID in a cgroup path, "" if none: the kubelet's
+ * systemd driver names the pod's slice kubepods[-<qos>]-pod<uid>.slice with
+ * the UID's dashes as underscores (no QoS level for Guaranteed pods), its
+ * cgroupfs driver /kubepods[/<qos>]/pod<uid>/. The UID comes out with
+ * dashes (as kube_pod_info's uid label has it). Pure.
+ */
+void xw_pod_uid(const char *cgroup, char *out, size_t len);
 
 /**
  * Copy n bytes of a workload's string (comm, cgroup path) into out, with

@@ -102,6 +102,7 @@ static int scan_process(const char *proc_root, const char *pid_name,
       char raw[XW_CGROUP_LEN];
       xw_cgroup_path(text, raw, sizeof(raw));
       xw_container_id(raw, c.container, sizeof(c.container));
+      xw_pod_uid(raw, c.pod_uid, sizeof(c.pod_uid));
       xw_escape_ctl(raw, sizeof(raw), c.cgroup, sizeof(c.cgroup));
       have_meta = true;
     }

@@ -52,6 +52,8 @@ int xw_notify_vm_err(const char *name, const char *node,
     plugin_notification_meta_add_signed_int(&n, "pid", client->pid);
     plugin_notification_meta_add_string(&n, "comm", client->comm);
     plugin_notification_meta_add_string(&n, "cgroup", client->cgroup);
+    if (client->pod_uid[0] != '\0')
+      plugin_notification_meta_add_string(&n, "pod_uid", client->pod_uid);
     if (client->container[0] != '\0')
       plugin_notification_meta_add_string(&n, "container_id",
                                           client->container);

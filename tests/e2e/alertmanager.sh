@@ -2,7 +2,8 @@
 # xe_watch notifications -> collectd exec -> contrib/alertmanager adapter ->
 # a real Prometheus Alertmanager on loopback -> its webhook receiver: VM
 # errors become alerts labelled for routing (alertname, severity, host,
-# instance, device, errno) with the message and vm_id as annotations; a
+# instance, device, errno, and pod_uid for a workload in a pod) with the
+# message and vm_id as annotations; a
 # device that stops listening raises an alert that its recovery resolves.
 . "$XW_SRCDIR/tests/e2e/e2e-lib.sh"
 
@@ -159,6 +160,26 @@ check "a coredump notification becomes XeGpuCoredump, warning" \
 check "the pager (route gpu-oncall) got XeGpuWedged" xw_wait 10 hook_has gpu-oncall firing XeGpuWedged renderD128
 check "the coredump path is an annotation" bash -c \
 	"curl -fsS '$am_url/api/v2/alerts?filter=alertname=%22XeGpuCoredump%22' | grep -q '\"coredump\":\"/sys/class/devcoredump/devcd1/data\"'"
+# A workload's VM error (WatchClients) in a Kubernetes pod: pod_uid is a
+# label, so two pods' errors are two alerts and routes can match it.
+pod=1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d
+for p in "$pod" 00000000-0000-4000-8000-000000000001; do
+	notif FAILURE vm_err xe_watch "vm_id: 4
+error_code: -12
+errno: ENOMEM
+device: /dev/dri/renderD128
+watch_id: 3
+pid: 4242
+comm: llama-server
+cgroup: /kubepods.slice/kubepods-pod${p//-/_}.slice/cri-containerd-0123.scope
+pod_uid: $p
+drm_client_id: 17" "VM 4 of pid 4242 (llama-server) on renderD128 failed: ENOMEM (Cannot allocate memory)" |
+		XE_WATCH_ALERTMANAGER_LOG=$adapter_log "$T/xe_watch-alertmanager" --url "$am_url"
+done
+check "a workload's VM error is labelled with its pod_uid" xw_wait 10 bash -c \
+	"curl -fsS '$am_url/api/v2/alerts?filter=pod_uid=%22$pod%22' | grep -q '\"comm\":\"llama-server\"'"
+check "two pods' errors are two alerts" xw_wait 10 bash -c \
+	"[ \$(curl -fsS '$am_url/api/v2/alerts?filter=alertname=%22XeVmError%22' | grep -o '\"pod_uid\"' | wc -l) -eq 2 ]"
 notif FAILURE temperature cpu "" "CPU too hot" |
 	XE_WATCH_ALERTMANAGER_LOG=$adapter_log "$T/xe_watch-alertmanager" --url "$am_url"
 rc=$?

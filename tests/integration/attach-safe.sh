@@ -25,7 +25,8 @@ start_client() {
 	local n=$1
 	shift
 	mkfifo "$T/client$n.in"
-	env -u XE_FAKE_CTL LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$XW_FAKE_LIB" \
+	env -u XE_FAKE_CTL ${CGROUP:+XE_FAKE_CGROUP="$CGROUP"} \
+		LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$XW_FAKE_LIB" \
 		"$XW_CLIENT" "$@" <"$T/client$n.in" >"$T/client$n.out" 2>&1 &
 	CPID=$!
 	exec {HOLD}>"$T/client$n.in"
@@ -50,8 +51,12 @@ wait "$CPID" 2>/dev/null
 
 # Client 2: between the plugin's fdinfo read of fd A and its duplicate,
 # A is replaced by B's file (another DRM file, another client id).
+# It runs in a Kubernetes pod (systemd cgroup driver, Guaranteed QoS).
 xw_inject swap-getfd "$B" "$A" >/dev/null
-start_client 2 --files 2 /dev/dri/renderD128
+UID_=1b2c3d4e_5f60_4a7b_8c9d_0e1f2a3b4c5d
+ID64=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+CGROUP="0::/kubepods.slice/kubepods-pod$UID_.slice/cri-containerd-$ID64.scope" \
+	start_client 2 --files 2 /dev/dri/renderD128
 PID2=$CPID
 check "client 2 started" xw_wait 10 bash -c "[ \$(grep -c '^client ' '$T/client2.out') -ge 2 ]"
 check "client 2's files are at client 1's fds" test "$(field 2 1 5) $(field 2 2 5)" = "$(field 1 1 5) $(field 1 2 5)"
@@ -69,7 +74,8 @@ check "B's error is B's: drm_client_id $ID_B" \
 	xw_wait 10 xw_notifs_ge 1 "VM 5 of pid $PID2" "drm_client_id: $ID_B"
 check "never attributed to A's client id" test "$(xw_notifs "VM 5 of pid $PID2" "drm_client_id: $ID_A")" -eq 0
 xw_inject vm-err --client "$ID_A" --vm 6 --errno ENOSPC >/dev/null
-check "A's error is A's" xw_wait 10 xw_notifs_ge 1 "VM 6 of pid $PID2" "drm_client_id: $ID_A"
+check "A's error is A's, with its pod UID and container id" xw_wait 10 xw_notifs_ge 1 \
+	"VM 6 of pid $PID2" "drm_client_id: $ID_A" "pod_uid: ${UID_//_/-}" "container_id: $ID64"
 
 # Client 3: fd A's duplicate is its stdin, a fifo: not a character device.
 # It names itself with an escape sequence and a newline (a forged log line).

@@ -68,8 +68,7 @@ START_TEST(probe_our_pid_differs) {
   char why[512];
   bool no_ptrace;
   self_link((long)getpid() + 100000);
-  ck_assert_int_eq(xw_attach_probe(root, why, sizeof(why), &no_ptrace),
-                   -EXDEV);
+  ck_assert_int_eq(xw_attach_probe(root, why, sizeof(why), &no_ptrace), -EXDEV);
   ck_assert_ptr_nonnull(strstr(why, "another PID namespace"));
   ck_assert_ptr_nonnull(strstr(why, "hostPID: true"));
   ck_assert_ptr_nonnull(strstr(why, "--pid=host"));
@@ -82,8 +81,7 @@ START_TEST(probe_init_elsewhere) {
   char why[512];
   bool no_ptrace;
   init_ns("pid:[1]");
-  ck_assert_int_eq(xw_attach_probe(root, why, sizeof(why), &no_ptrace),
-                   -EXDEV);
+  ck_assert_int_eq(xw_attach_probe(root, why, sizeof(why), &no_ptrace), -EXDEV);
   ck_assert_ptr_nonnull(strstr(why, "hostPID: true"));
 }
 END_TEST

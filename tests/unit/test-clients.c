@@ -113,6 +113,78 @@ START_TEST(escape_control_characters) {
 }
 END_TEST
 
+/* Kubernetes: pod UID and container id from the paths the kubelet's two
+ * cgroup drivers and the container runtimes make. */
+#define UID "1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d"
+#define UID_ "1b2c3d4e_5f60_4a7b_8c9d_0e1f2a3b4c5d"
+#define STATIC_UID "0c2d1d4f0e3a61d5d8a3e8e2b5a0e6d3"
+
+static const struct {
+  const char *cgroup, *pod_uid, *container;
+} k8s_paths[] = {
+    /* systemd driver, cgroup v2, containerd; Burstable, BestEffort */
+    {"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_
+     ".slice/cri-containerd-" ID64 ".scope",
+     UID, ID64},
+    {"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" UID_
+     ".slice/crio-" ID64 ".scope",
+     UID, ID64},
+    /* Guaranteed: no QoS level */
+    {"/kubepods.slice/kubepods-pod" UID_ ".slice/cri-containerd-" ID64 ".scope",
+     UID, ID64},
+    /* docker as the runtime (cri-dockerd) */
+    {"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_
+     ".slice/docker-" ID64 ".scope",
+     UID, ID64},
+    /* kind and other nested kubelets: a kubelet.slice above */
+    {"/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/"
+     "kubelet-kubepods-besteffort-pod" UID_ ".slice/cri-containerd-" ID64
+     ".scope",
+     UID, ID64},
+    /* a static (mirror) pod: its UID is a 32-digit hash */
+    {"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-"
+     "pod" STATIC_UID ".slice/cri-containerd-" ID64 ".scope",
+     STATIC_UID, ID64},
+    /* cgroupfs driver (cgroup v1 or v2): /kubepods[/qos]/pod<uid>/<id> */
+    {"/kubepods/burstable/pod" UID "/" ID64, UID, ID64},
+    {"/kubepods/besteffort/pod" UID "/" ID64, UID, ID64},
+    {"/kubepods/pod" UID "/" ID64, UID, ID64},
+    /* the pod's cgroup itself (no container below it) */
+    {"/kubepods/pod" UID, UID, ""},
+    {"/kubepods.slice/kubepods-pod" UID_ ".slice", UID, ""},
+    /* not a pod */
+    {"/system.slice/docker-" ID64 ".scope", "", ID64},
+    {"/user.slice/user-1000.slice/session-2.scope", "", ""},
+    {"/kubepods.slice/kubepods-burstable.slice", "", ""},
+    {"/machine.slice/libpod-pod" UID_ ".slice", "", ""}, /* podman pod */
+    {"/kubepods/burstable/pod" UID "x/" ID64, "", ID64}, /* 37 characters */
+    {"/kubepods/burstable/pod1b2c3d4e-5f60/" ID64, "", ID64},
+    {"/kubepods.slice/kubepods-pod" UID_ "0.slice", "", ""},
+    {"/kubepods.slice/kubepods-pod" UID_ "x", "", ""},
+    {"/", "", ""},
+    {"", "", ""},
+};
+
+START_TEST(kubernetes_paths) {
+  char uid[XW_POD_UID_LEN], ctr[XW_CONTAINER_LEN];
+  xw_pod_uid(k8s_paths[_i].cgroup, uid, sizeof(uid));
+  xw_container_id(k8s_paths[_i].cgroup, ctr, sizeof(ctr));
+  ck_assert_msg(strcmp(uid, k8s_paths[_i].pod_uid) == 0,
+                "%s: pod uid \"%s\", want \"%s\"", k8s_paths[_i].cgroup, uid,
+                k8s_paths[_i].pod_uid);
+  ck_assert_msg(strcmp(ctr, k8s_paths[_i].container) == 0,
+                "%s: container \"%s\", want \"%s\"", k8s_paths[_i].cgroup, ctr,
+                k8s_paths[_i].container);
+}
+END_TEST
+
+START_TEST(pod_uid_short_buffer) {
+  char uid[16] = "x";
+  xw_pod_uid("/kubepods/pod" UID "/" ID64, uid, sizeof(uid));
+  ck_assert_str_eq(uid, "");
+}
+END_TEST
+
 static Suite *clients_suite(void) {
   Suite *s = suite_create("clients");
   TCase *tc = xw_tcase("parse");
@@ -122,6 +194,9 @@ static Suite *clients_suite(void) {
   tcase_add_test(tc, cgroup_paths);
   tcase_add_test(tc, container_ids);
   tcase_add_test(tc, escape_control_characters);
+  tcase_add_loop_test(tc, kubernetes_paths, 0,
+                      (int)(sizeof(k8s_paths) / sizeof(k8s_paths[0])));
+  tcase_add_test(tc, pod_uid_short_buffer);
   suite_add_tcase(s, tc);
   return s;
 }
