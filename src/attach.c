@@ -24,7 +24,7 @@ struct xw_attach {
   size_t ndev;
   struct xw_attach_config cfg;
   pid_t self; /* this process, as cfg.proc_root names it */
-  c_complain_t attach_complaint, scan_complaint;
+  c_complain_t attach_complaint, scan_complaint, quota_complaint;
 };
 
 int xw_attach_create(struct xw_attach **out, struct xw_device **devs,
@@ -38,6 +38,7 @@ int xw_attach_create(struct xw_attach **out, struct xw_device **devs,
   a->self = xw_discovery_self(cfg->proc_root);
   a->attach_complaint = (c_complain_t)C_COMPLAIN_INIT_STATIC;
   a->scan_complaint = (c_complain_t)C_COMPLAIN_INIT_STATIC;
+  a->quota_complaint = (c_complain_t)C_COMPLAIN_INIT_STATIC;
   *out = a;
   return 0;
 }
@@ -136,6 +137,43 @@ static void refused(struct xw_attach *at, struct xw_device *dev,
                STRERROR(-err));
 }
 
+/* Has c's process, or its cgroup, its share of dev's watch ids already?
+ * Any user can open a render node as often as it likes: without a cap one
+ * process would take all 255 ids and keep every later workload unheard. */
+static bool over_quota(struct xw_attach *at, struct xw_device *dev,
+                       const struct xw_client *c) {
+  const struct xw_watch_slots *ws = &dev->watches;
+  unsigned by_pid = 0, by_cgroup = 0;
+  for (unsigned i = 1; i < XW_WATCH_SLOTS && ws->n > 0; i++) {
+    const struct xw_client_attr *a = ws->attr[i];
+    if (a == NULL || !a->live)
+      continue;
+    by_pid += a->pid == c->pid;
+    by_cgroup += strcmp(a->cgroup, c->cgroup) == 0;
+  }
+  const char *what = NULL;
+  unsigned have = 0, cap = 0;
+  if (at->cfg.max_per_process > 0 && by_pid >= at->cfg.max_per_process) {
+    what = "MaxClientsPerProcess";
+    have = by_pid;
+    cap = at->cfg.max_per_process;
+  } else if (at->cfg.max_per_cgroup > 0 &&
+             by_cgroup >= at->cfg.max_per_cgroup) {
+    what = "MaxClientsPerCgroup";
+    have = by_cgroup;
+    cap = at->cfg.max_per_cgroup;
+  }
+  if (what == NULL)
+    return false;
+  c_complain(LOG_WARNING, &at->quota_complaint,
+             "xe_watch plugin: %s (%s): pid %d (%s), cgroup %s, has %u "
+             "watched DRM files (%s %u); its further files are not watched "
+             "and counted in errors-unwatched-quota",
+             dev->node, dev->name, (int)c->pid, c->comm, c->cgroup, have, what,
+             cap);
+  return true;
+}
+
 /* Is dupfd the very file the scan described? A character device of DRM's
  * major, and our own fdinfo of it names the same driver and client id
  * (unique per DRM file). Returns NULL or what differs. */
@@ -170,6 +208,10 @@ static void attach_client(struct xw_attach *at, struct xw_device *dev,
   struct xw_watch_slots *ws = &dev->watches;
   if (slot_of(ws, c->client_id) != 0)
     return;
+  if (over_quota(at, dev, c)) {
+    unwatched(ws, c->client_id, XW_UNW_QUOTA);
+    return;
+  }
   unsigned slot = free_slot(ws);
   if (slot == 0) {
     unwatched(ws, c->client_id, XW_UNW_NO_FREE_ID);

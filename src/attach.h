@@ -90,6 +90,8 @@ struct xw_attach_config {
   const char *proc_root;         /* where /proc is */
   const regex_t *client_process; /* NULL: any */
   const regex_t *client_cgroup;  /* NULL: any */
+  unsigned max_per_process;      /* client watches per GPU; 0: no cap */
+  unsigned max_per_cgroup;       /* the same per cgroup path */
 };
 
 struct xw_attach;

@@ -600,7 +600,10 @@ int xw_listener_create(struct xw_listener **out, struct xw_device **devs,
   if (err == 0 && cfg->proc_root != NULL) {
     struct xw_attach_config ac = {.proc_root = cfg->proc_root,
                                   .client_process = cfg->client_process,
-                                  .client_cgroup = cfg->client_cgroup};
+                                  .client_cgroup = cfg->client_cgroup,
+                                  .max_per_process =
+                                      cfg->client_max_per_process,
+                                  .max_per_cgroup = cfg->client_max_per_cgroup};
     err = xw_attach_create(&l->attach, devs, ndev, &ac);
   }
   if (err == 0 && cfg->proc_root != NULL) {

@@ -108,8 +108,9 @@ struct xw_listener_config {
   /* Client attach (WatchClients); proc_root NULL disables it. */
   const char *proc_root;
   cdtime_t client_scan;
-  const regex_t *client_process; /* NULL: any */
-  const regex_t *client_cgroup;  /* NULL: any */
+  const regex_t *client_process;                          /* NULL: any */
+  const regex_t *client_cgroup;                           /* NULL: any */
+  unsigned client_max_per_process, client_max_per_cgroup; /* 0: no cap */
   bool uevents;          /* listen to udev for wedged devices and coredumps */
   cdtime_t device_check; /* probe listening devices for ENODEV; 0: never */
   /* AutoDiscover: devs has room for max_devices; the render node of an xe

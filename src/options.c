@@ -23,6 +23,8 @@ void xw_config_init(struct xw_config *cfg) {
   cfg->notify_window = TIME_T_TO_CDTIME_T(60);
   cfg->notify_queue = XW_DEFAULT_NOTIFY_QUEUE;
   cfg->watch_clients = true;
+  cfg->max_per_process = XW_DEFAULT_MAX_PER_PROCESS;
+  cfg->max_per_cgroup = XW_DEFAULT_MAX_PER_CGROUP;
   cfg->client_scan = TIME_T_TO_CDTIME_T(10);
   cfg->device_check = TIME_T_TO_CDTIME_T(5);
   cfg->watch_uevents = true;
@@ -271,6 +273,10 @@ int xw_config_parse(struct xw_config *cfg, const oconfig_item_t *ci) {
       err = get_regex(c, &cfg->client_process);
     else if (strcasecmp("ClientCgroupMatch", c->key) == 0)
       err = get_regex(c, &cfg->client_cgroup);
+    else if (strcasecmp("MaxClientsPerProcess", c->key) == 0)
+      err = get_int_range(c, 0, 255, &cfg->max_per_process);
+    else if (strcasecmp("MaxClientsPerCgroup", c->key) == 0)
+      err = get_int_range(c, 0, 255, &cfg->max_per_cgroup);
     else if (strcasecmp("WatchUevents", c->key) == 0)
       err = cf_util_get_boolean(c, &cfg->watch_uevents);
     else if (strcasecmp("AutoDiscover", c->key) == 0)

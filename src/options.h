@@ -28,6 +28,8 @@ struct xw_config {
   cdtime_t client_scan;    /* ClientScanInterval */
   char *client_process;    /* ClientProcessMatch: regex on comm */
   char *client_cgroup;     /* ClientCgroupMatch: regex on cgroup path */
+  int max_per_process;     /* MaxClientsPerProcess, per GPU; 0: no cap */
+  int max_per_cgroup;      /* MaxClientsPerCgroup, per GPU; 0: no cap */
   bool watch_uevents;      /* WatchUevents: wedged GPUs, coredumps */
   bool auto_discover;      /* AutoDiscover: every xe render node udev knows */
   cdtime_t device_check;   /* DeviceCheckInterval: ENODEV probe, 0 = off */
@@ -37,6 +39,9 @@ struct xw_config {
 #define XW_DEFAULT_QUEUE_SIZE 256
 #define XW_DEFAULT_NOTIFY_LIMIT 10
 #define XW_DEFAULT_NOTIFY_QUEUE 4096
+/* Watch ids are 255 per GPU: no single process or cgroup takes them all. */
+#define XW_DEFAULT_MAX_PER_PROCESS 16
+#define XW_DEFAULT_MAX_PER_CGROUP 64
 #define XW_MAX_DEVICES 256
 
 void xw_config_init(struct xw_config *cfg);

@@ -203,6 +203,8 @@ static int xw_init(void) {
       .client_scan = g_cfg.client_scan,
       .client_process = g_have_rx_process ? &g_rx_process : NULL,
       .client_cgroup = g_have_rx_cgroup ? &g_rx_cgroup : NULL,
+      .client_max_per_process = (unsigned)g_cfg.max_per_process,
+      .client_max_per_cgroup = (unsigned)g_cfg.max_per_cgroup,
       .uevents = g_cfg.watch_uevents,
       .device_check = g_cfg.device_check,
       .max_devices = room > g_ndev ? room : 0,

@@ -25,6 +25,9 @@ START_TEST(defaults_and_devices) {
   ck_assert_int_eq(cfg.severity, NOTIF_FAILURE);
   ck_assert(cfg.send_notification && cfg.dispatch_values);
   ck_assert_uint_eq(cfg.notify_limit, XW_DEFAULT_NOTIFY_LIMIT);
+  ck_assert(cfg.watch_clients); /* on by default */
+  ck_assert_int_eq(cfg.max_per_process, 16);
+  ck_assert_int_eq(cfg.max_per_cgroup, 64);
   xw_config_free(&cfg);
 }
 END_TEST
@@ -46,7 +49,11 @@ START_TEST(every_option) {
   mock_ci_add_number(ci, "ClientScanInterval", 2.5);
   mock_ci_add_string(ci, "ClientProcessMatch", "^(llama|vllm)");
   mock_ci_add_string(ci, "ClientCgroupMatch", "kubepods");
+  mock_ci_add_number(ci, "MaxClientsPerProcess", 4);
+  mock_ci_add_number(ci, "MaxClientsPerCgroup", 0);
   ck_assert_int_eq(parse(ci), 0);
+  ck_assert_int_eq(cfg.max_per_process, 4);
+  ck_assert_int_eq(cfg.max_per_cgroup, 0);
   ck_assert(cfg.watch_clients);
   ck_assert_str_eq(cfg.proc_root, "/proc");
   ck_assert_uint_eq(cfg.client_scan, DOUBLE_TO_CDTIME_T(2.5));
@@ -103,6 +110,8 @@ static const struct {
      "ProcRoot \"/nonexistent/proc\" does not exist"},
     {"SysfsRoot", 0, "/nonexistent/sys", 0,
      "SysfsRoot \"/nonexistent/sys\" does not exist"},
+    {"MaxClientsPerProcess", 1, NULL, 256, "use 0 to 255"},
+    {"MaxClientsPerCgroup", 1, NULL, -1, "MaxClientsPerCgroup -1 is out of"},
 };
 
 START_TEST(bad_values_are_rejected) {
