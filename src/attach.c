@@ -65,13 +65,20 @@ bool xw_device_client(struct xw_device *dev, unsigned watch_id, uint32_t serial,
   return ok;
 }
 
-static unsigned free_slot(const struct xw_watch_slots *ws) {
+unsigned xw_watch_slots_pick(const struct xw_watch_slots *ws) {
+  unsigned fallback = 0;
   for (unsigned n = 0; n < XW_WATCH_SLOTS - 1; n++) {
     unsigned slot = 1 + (ws->next + n) % (XW_WATCH_SLOTS - 1);
-    if (ws->attr[slot] == NULL || !ws->attr[slot]->live)
+    if (ws->attr[slot] != NULL && ws->attr[slot]->live)
+      continue;
+    if (!ws->quarantined[slot])
       return slot;
+    /* Its removal record may never come (it was lost, as the recheck
+     * assumed): rather the oldest quarantined id than no watch at all. */
+    if (fallback == 0 || ws->attr[slot]->serial < ws->attr[fallback]->serial)
+      fallback = slot;
   }
-  return 0;
+  return fallback;
 }
 
 /* The slot of the live watch on DRM client client_id; 0 if none. */
@@ -212,7 +219,7 @@ static void attach_client(struct xw_attach *at, struct xw_device *dev,
     unwatched(ws, c->client_id, XW_UNW_QUOTA);
     return;
   }
-  unsigned slot = free_slot(ws);
+  unsigned slot = xw_watch_slots_pick(ws);
   if (slot == 0) {
     unwatched(ws, c->client_id, XW_UNW_NO_FREE_ID);
     c_complain(LOG_WARNING, &at->attach_complaint,
@@ -278,6 +285,7 @@ static void attach_client(struct xw_attach *at, struct xw_device *dev,
   free(old);
   ws->n++;
   ws->next = slot;
+  ws->quarantined[slot] = false;
   ws->seen[slot] = true; /* attached during a recheck scan */
   c_release(LOG_INFO, &at->attach_complaint,
             "xe_watch plugin: attaching to DRM clients works again");
@@ -337,8 +345,14 @@ static void client_removed(struct xw_device *dev, unsigned watch_id,
 
 bool xw_attach_removed(struct xw_device *dev, unsigned watch_id) {
   struct xw_watch_slots *ws = &dev->watches;
-  if (watch_id == 0 || watch_id >= XW_WATCH_SLOTS ||
-      ws->attr[watch_id] == NULL || !ws->attr[watch_id]->live)
+  if (watch_id == 0 || watch_id >= XW_WATCH_SLOTS || ws->attr[watch_id] == NULL)
+    return false;
+  if (ws->quarantined[watch_id]) {
+    /* The recheck ended it too early: now its file is gone for sure. */
+    ws->quarantined[watch_id] = false;
+    return true;
+  }
+  if (!ws->attr[watch_id]->live)
     return false;
   client_removed(dev, watch_id, "");
   return true;
@@ -351,6 +365,8 @@ void xw_attach_lost(struct xw_device *dev) {
 
 void xw_attach_pipe_closed(struct xw_device *dev) {
   struct xw_watch_slots *ws = &dev->watches;
+  /* A new pipe starts with no watches: nothing is pending on any id. */
+  memset(ws->quarantined, 0, sizeof(ws->quarantined));
   if (ws->n == 0)
     return;
   pthread_mutex_lock(&dev->lock);
@@ -387,10 +403,12 @@ void xw_attach_scan(struct xw_attach *at) {
       continue;
     ws->recheck = false;
     for (unsigned s = 1; s < XW_WATCH_SLOTS && ws->n > 0; s++)
-      if (ws->attr[s] != NULL && ws->attr[s]->live && !ws->seen[s])
+      if (ws->attr[s] != NULL && ws->attr[s]->live && !ws->seen[s]) {
         client_removed(d, s,
                        " (no process holds it any more; its removal record "
                        "was lost in a full queue)");
+        ws->quarantined[s] = true;
+      }
   }
 }
 

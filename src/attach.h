@@ -65,6 +65,10 @@ struct xw_watch_slots {
    * scan ends the live client watches whose DRM file it no longer finds. */
   bool recheck;
   bool seen[XW_WATCH_SLOTS]; /* during that scan */
+  /* Ended by that recheck, not by a removal record: the file may still be
+   * alive (held by a mapping, not an fd) and its watch with it, so the id
+   * is not handed out again while another is free. */
+  bool quarantined[XW_WATCH_SLOTS];
 };
 
 struct xw_device;
@@ -73,6 +77,11 @@ struct xw_device;
  *  with `serial`; false otherwise (slot reused, or not a client watch). */
 bool xw_device_client(struct xw_device *dev, unsigned watch_id, uint32_t serial,
                       struct xw_client_attr *out);
+
+/** The watch id the next attach gets: a free one, round robin from the
+ *  last handed out; a quarantined one only when no other is free; 0 when
+ *  all are live. */
+unsigned xw_watch_slots_pick(const struct xw_watch_slots *ws);
 
 /** Free a device's attributions (at device free). */
 void xw_watch_slots_free(struct xw_watch_slots *ws);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Client watches: whether attaching can work here at all. */
 #include "attach.h"
+#include "listener.h"
 #include "plugin_mock.h"
 #include "test-main.h"
 
@@ -86,6 +87,79 @@ START_TEST(probe_init_elsewhere) {
 }
 END_TEST
 
+static struct xw_client_attr *attr(uint32_t serial, bool live) {
+  struct xw_client_attr *a = calloc(1, sizeof(*a));
+  ck_assert_ptr_nonnull(a);
+  a->serial = serial;
+  a->live = live;
+  a->client_id = 1000 + serial;
+  return a;
+}
+
+/* Round robin from the last id handed out; a quarantined id only when no
+ * other is free, the oldest first. */
+START_TEST(pick_skips_quarantined_ids) {
+  struct xw_device *dev = xw_device_new("/dev/dri/renderD128", 0);
+  ck_assert_ptr_nonnull(dev);
+  struct xw_watch_slots *ws = &dev->watches;
+  ck_assert_uint_eq(xw_watch_slots_pick(ws), 1);
+  for (unsigned i = 1; i < XW_WATCH_SLOTS; i++)
+    ws->attr[i] = attr(i, true);
+  ws->n = XW_WATCH_SLOTS - 1;
+  ck_assert_uint_eq(xw_watch_slots_pick(ws), 0); /* all live */
+  ws->next = 4;
+  ws->attr[5]->live = ws->attr[6]->live = ws->attr[9]->live = false;
+  ws->attr[100]->live = false;
+  ws->quarantined[5] = ws->quarantined[6] = ws->quarantined[100] = true;
+  ck_assert_uint_eq(xw_watch_slots_pick(ws), 9);
+  ws->attr[9]->live = true;
+  ck_assert_uint_eq(xw_watch_slots_pick(ws), 5); /* the oldest */
+  ws->attr[5]->serial = 500;
+  ck_assert_uint_eq(xw_watch_slots_pick(ws), 6);
+  xw_device_free(dev);
+}
+END_TEST
+
+/* A watch the loss recheck ended keeps its id out of use until its
+ * removal record arrives; a new pipe forgets it. */
+START_TEST(recheck_quarantines_until_removal) {
+  struct xw_device *dev = xw_device_new("/dev/dri/renderD128", 0);
+  ck_assert_ptr_nonnull(dev);
+  struct xw_watch_slots *ws = &dev->watches;
+  ws->attr[1] = attr(1, true);
+  ws->n = 1;
+  ws->next = 1;
+  xw_attach_lost(dev); /* a loss record was read */
+  ck_assert(ws->recheck);
+  struct xw_attach *at;
+  struct xw_attach_config cfg = {.proc_root = root};
+  ck_assert_int_eq(xw_attach_create(&at, &dev, 1, &cfg), 0);
+  xw_attach_scan(at); /* nobody holds client 1001 any more */
+  ck_assert(!ws->attr[1]->live);
+  ck_assert_uint_eq(ws->n, 0);
+  ck_assert(ws->quarantined[1]);
+  ck_assert_int_ge(mock_log_find(LOG_INFO, "its removal record was lost"), 0);
+  /* Every other id is handed out before it. */
+  for (unsigned i = 2; i < XW_WATCH_SLOTS; i++) {
+    ck_assert_uint_eq(xw_watch_slots_pick(ws), i);
+    ws->attr[i] = attr(i, true);
+    ws->next = i;
+  }
+  ck_assert_uint_eq(xw_watch_slots_pick(ws), 1); /* the fallback */
+  ws->attr[2]->live = false;
+  ck_assert_uint_eq(xw_watch_slots_pick(ws), 2);
+  /* Its removal record: no unknown record, and the id is free again. */
+  ck_assert(xw_attach_removed(dev, 1));
+  ck_assert(!ws->quarantined[1]);
+  ck_assert(!xw_attach_removed(dev, 1)); /* a second one is unknown */
+  ws->quarantined[7] = true;
+  xw_attach_pipe_closed(dev);
+  ck_assert(!ws->quarantined[7]);
+  xw_attach_destroy(at);
+  xw_device_free(dev);
+}
+END_TEST
+
 static Suite *attach_suite(void) {
   Suite *s = suite_create("attach");
   TCase *tc = xw_tcase("probe");
@@ -93,6 +167,11 @@ static Suite *attach_suite(void) {
   tcase_add_test(tc, probe_this_namespace);
   tcase_add_test(tc, probe_our_pid_differs);
   tcase_add_test(tc, probe_init_elsewhere);
+  suite_add_tcase(s, tc);
+  tc = xw_tcase("slots");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, pick_skips_quarantined_ids);
+  tcase_add_test(tc, recheck_quarantines_until_removal);
   suite_add_tcase(s, tc);
   return s;
 }
