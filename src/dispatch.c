@@ -24,7 +24,9 @@ struct xw_report {
   int seen_state;
   cdtime_t state_told; /* when "not listening" was last sent */
   struct xw_told lost, dropped, malformed, unknown;
-  struct xw_window win[XW_ERRNO_SLOTS];
+  /* Per workload (pid; 0 for the node's own file) and errno: one
+   * workload's storm does not cost another its first error. */
+  struct xw_window_set wins;
   _Atomic uint64_t suppressed;
 };
 
@@ -72,12 +74,16 @@ static bool stopping(struct xw_dispatcher *d) {
   return atomic_load_explicit(&d->stopping, memory_order_acquire);
 }
 
-/* Close window s of device i if it has ended, and tell what it
- * suppressed. */
-static void close_window(struct xw_dispatcher *d, size_t i, unsigned s,
-                         cdtime_t now) {
+/* A window key: the workload (pid, 0 for the node's own file) and the
+ * errno slot. */
+static uint64_t window_key(pid_t pid, unsigned slot) {
+  return (uint64_t)(uint32_t)pid << 8 | slot;
+}
+
+/* Tell what a window suppressed: n VM errors of errno slot s. */
+static void tell_suppressed(struct xw_dispatcher *d, size_t i, unsigned s,
+                            uint64_t n) {
   struct xw_device *dev = d->devs[i];
-  uint64_t n = xw_window_expire(&d->rep[i].win[s], now, d->cfg->notify_window);
   if (n > 0 && d->cfg->send_notification && !stopping(d)) {
     char name[XW_NAME_LEN];
     xw_device_snapshot(dev, name, sizeof(name), NULL, 0);
@@ -86,12 +92,22 @@ static void close_window(struct xw_dispatcher *d, size_t i, unsigned s,
   }
 }
 
+/* Close window w (key) of device i if it has ended, and tell what it
+ * suppressed. */
+static void close_window(struct xw_dispatcher *d, size_t i, struct xw_window *w,
+                         uint64_t key, cdtime_t now) {
+  tell_suppressed(d, i, (unsigned)(key & 0xff),
+                  xw_window_expire(w, now, d->cfg->notify_window));
+}
+
 static void flush_windows(struct xw_dispatcher *d, size_t i, cdtime_t now,
                           cdtime_t *next) {
   struct xw_report *r = &d->rep[i];
-  for (unsigned s = 0; s < XW_ERRNO_SLOTS; s++) {
-    struct xw_window *w = &r->win[s];
-    close_window(d, i, s, now);
+  for (unsigned e = 0; e < XW_WINDOW_KEYS; e++) {
+    struct xw_window *w = &r->wins.e[e].w;
+    if (xw_window_idle(w))
+      continue;
+    close_window(d, i, w, r->wins.e[e].key, now);
     cdtime_t due = xw_window_due(w, d->cfg->notify_window);
     if (due != 0 && (*next == 0 || due < *next))
       *next = due;
@@ -114,19 +130,23 @@ static void drain_queue(struct xw_dispatcher *d, cdtime_t now) {
         xw_notify_coredump(name, dev->node, it.detail, it.time);
       continue;
     }
+    struct xw_client_attr client;
+    bool is_client = it.watch_id != 0 &&
+                     xw_device_client(dev, it.watch_id, it.serial, &client);
     unsigned slot = xw_errno_slot(it.error_code);
-    struct xw_window *w = &r->win[slot];
+    uint64_t key = window_key(is_client ? client.pid : 0, slot), old_key,
+             evicted;
+    struct xw_window *w = xw_window_set_get(&r->wins, key, &old_key, &evicted);
+    if (evicted > 0) /* more workloads failing than windows: tell it now */
+      tell_suppressed(d, it.device, (unsigned)(old_key & 0xff), evicted);
     /* An ended window's summary goes out before its successor opens:
      * admitting first would reset the window and lose the count. */
-    close_window(d, it.device, slot, now);
+    close_window(d, it.device, w, key, now);
     if (!xw_window_admit(w, now, d->cfg->notify_window, d->cfg->notify_limit)) {
       atomic_fetch_add_explicit(&r->suppressed, 1, memory_order_relaxed);
       continue;
     }
     xw_device_snapshot(dev, name, sizeof(name), NULL, 0);
-    struct xw_client_attr client;
-    bool is_client = it.watch_id != 0 &&
-                     xw_device_client(dev, it.watch_id, it.serial, &client);
     xw_notify_vm_err(name, dev->node, &it, is_client ? &client : NULL,
                      d->cfg->severity);
   }

@@ -35,3 +35,30 @@ bool xw_window_admit(struct xw_window *w, uint64_t now, uint64_t len,
 uint64_t xw_window_due(const struct xw_window *w, uint64_t len) {
   return w->suppressed > 0 ? w->start + len : 0;
 }
+
+struct xw_window *xw_window_set_get(struct xw_window_set *s, uint64_t key,
+                                    uint64_t *evicted_key,
+                                    uint64_t *evicted_n) {
+  unsigned idle = XW_WINDOW_KEYS, lru = 0;
+  *evicted_n = 0;
+  s->tick++;
+  for (unsigned i = 0; i < XW_WINDOW_KEYS; i++) {
+    if (s->e[i].key == key && !xw_window_idle(&s->e[i].w)) {
+      s->e[i].used = s->tick;
+      return &s->e[i].w;
+    }
+    if (idle == XW_WINDOW_KEYS && xw_window_idle(&s->e[i].w))
+      idle = i;
+    if (s->e[i].used < s->e[lru].used)
+      lru = i;
+  }
+  unsigned i = idle < XW_WINDOW_KEYS ? idle : lru;
+  if (idle == XW_WINDOW_KEYS) {
+    *evicted_key = s->e[i].key;
+    *evicted_n = s->e[i].w.suppressed;
+  }
+  s->e[i].key = key;
+  s->e[i].used = s->tick;
+  s->e[i].w = (struct xw_window){0};
+  return &s->e[i].w;
+}

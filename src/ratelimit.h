@@ -30,4 +30,32 @@ bool xw_window_admit(struct xw_window *w, uint64_t now, uint64_t len,
 /** When the window's summary falls due (0: nothing suppressed). */
 uint64_t xw_window_due(const struct xw_window *w, uint64_t len);
 
+/* Windows per workload and errno, in bounded memory: enough for the
+ * workloads that fail at once on one GPU; the least recently used gives way
+ * when more do. */
+#define XW_WINDOW_KEYS 64
+
+struct xw_window_set {
+  struct {
+    uint64_t key;
+    uint64_t used; /* set->tick at the last lookup */
+    struct xw_window w;
+  } e[XW_WINDOW_KEYS];
+  uint64_t tick;
+};
+
+/** Whether a window counts nothing (never used, or expired). */
+static inline bool xw_window_idle(const struct xw_window *w) {
+  return w->sent == 0 && w->suppressed == 0;
+}
+
+/**
+ * The window of `key` in s: its own if it has one, else an idle one, else
+ * the least recently used one is taken over. *evicted_n is then what that
+ * one had suppressed (0 otherwise) and *evicted_key its key, for the
+ * caller to summarise at once. Never allocates.
+ */
+struct xw_window *xw_window_set_get(struct xw_window_set *s, uint64_t key,
+                                    uint64_t *evicted_key, uint64_t *evicted_n);
+
 #endif

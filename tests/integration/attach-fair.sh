@@ -2,7 +2,8 @@
 # Watch ids are shared: a process holding 200 DRM files gets
 # MaxClientsPerProcess (16 by default) of them watched, a cgroup
 # MaxClientsPerCgroup, the rest are counted as quota, and another
-# workload is still watched.
+# workload is still watched; the notification limit is per workload, so
+# one's storm does not cost another its first error.
 . "$XW_SRCDIR/tests/integration/lib.sh"
 
 XW_CLIENT=$XW_BUILDDIR/tests/fake/xe-client
@@ -15,7 +16,8 @@ xw_config "  Device \"/dev/dri/renderD128\"
   ProcRoot \"$XE_FAKE_PROCROOT\"
   ClientScanInterval 0.2
   MaxClientsPerCgroup 24
-  NotificationLimit 100"
+  NotificationLimit 10
+  NotificationWindow 600"
 xw_start
 check "subscribed" xw_wait 10 xw_watches_ge /dev/dri/renderD128 1
 
@@ -51,6 +53,19 @@ check "another workload is watched" xw_wait 10 xw_value_is renderD128 gauge-clie
 ID=$(awk '/^client /{print $3; exit}' "$T/client2.out")
 xw_inject vm-err --client "$ID" --vm 9 --errno ENOMEM >/dev/null
 check "and its first error is reported" xw_wait 10 xw_notifs_ge 1 "VM 9 of pid ${PIDS[1]} (xe-client)"
+
+# The hog storms: 100 ENOMEM errors on one file, NotificationLimit 10.
+HOG_ID=$(sed -n "s/.*watching the VMs of pid $HOG (xe-client), DRM client \([0-9]*\).*/\1/p" \
+	"$T/collectd.log" | head -n 1)
+WORK_ID=$ID
+xw_inject vm-err --client "$HOG_ID" --vm 1 --errno ENOMEM --count 100 >/dev/null
+check "the hog's storm is limited to 10 notifications" \
+	xw_wait 10 xw_notifs_ge 10 "VM 1 of pid $HOG (xe-client)"
+# ...which must not cost another workload its first error of that errno.
+xw_inject vm-err --client "$WORK_ID" --vm 2 --errno ENOMEM >/dev/null
+check "the other workload's first ENOMEM is reported in the storm's window" \
+	xw_wait 10 xw_notifs_ge 1 "VM 2 of pid ${PIDS[1]} (xe-client) on renderD128 failed: ENOMEM"
+check "the hog got no more than its 10" test "$(xw_notifs "VM 1 of pid $HOG")" -eq 10
 
 # Two processes of one cgroup: 24 files between them (MaxClientsPerCgroup).
 start_client 3 /shared.slice --files 16
