@@ -23,7 +23,8 @@ struct xw_attach {
   struct xw_device **devs;
   size_t ndev;
   struct xw_attach_config cfg;
-  pid_t self; /* this process, as cfg.proc_root names it */
+  pid_t self;         /* this process, as cfg.proc_root names it */
+  const char **nodes; /* the devices' nodes, configured and real paths */
   c_complain_t attach_complaint, scan_complaint, quota_complaint;
 };
 
@@ -35,6 +36,15 @@ int xw_attach_create(struct xw_attach **out, struct xw_device **devs,
   a->devs = devs;
   a->ndev = ndev;
   a->cfg = *cfg;
+  a->nodes = calloc(2 * ndev + 1, sizeof(*a->nodes));
+  if (a->nodes == NULL) {
+    free(a);
+    return -ENOMEM;
+  }
+  for (size_t i = 0; i < ndev; i++) {
+    a->nodes[2 * i] = devs[i]->node;
+    a->nodes[2 * i + 1] = devs[i]->node_real; /* "" until it is up */
+  }
   a->self = xw_discovery_self(cfg->proc_root);
   a->attach_complaint = (c_complain_t)C_COMPLAIN_INIT_STATIC;
   a->scan_complaint = (c_complain_t)C_COMPLAIN_INIT_STATIC;
@@ -43,7 +53,11 @@ int xw_attach_create(struct xw_attach **out, struct xw_device **devs,
   return 0;
 }
 
-void xw_attach_destroy(struct xw_attach *a) { free(a); }
+void xw_attach_destroy(struct xw_attach *a) {
+  if (a != NULL)
+    free(a->nodes);
+  free(a);
+}
 
 void xw_watch_slots_free(struct xw_watch_slots *ws) {
   for (size_t i = 0; i < XW_WATCH_SLOTS; i++) {
@@ -383,7 +397,8 @@ void xw_attach_scan(struct xw_attach *at) {
     if (ws->recheck)
       memset(ws->seen, 0, sizeof(ws->seen));
   }
-  int n = xw_discovery_scan(at->cfg.proc_root, "xe", on_client, at);
+  int n = xw_discovery_scan(at->cfg.proc_root, "xe", at->nodes, 2 * at->ndev,
+                            on_client, at);
   if (n < 0) {
     c_complain(LOG_ERR, &at->scan_complaint,
                "xe_watch plugin: cannot scan %s for DRM clients: %s; check "

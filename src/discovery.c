@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 /* Read a small procfs file; returns its length or -1. */
@@ -47,10 +48,18 @@ static bool all_digits(const char *s) {
   return true;
 }
 
+static bool is_node(const char *link, const char *const *nodes, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(link, nodes[i]) == 0)
+      return true;
+  return false;
+}
+
 /* One process: every DRM fd whose fdinfo names `driver`, once per client
  * id (a file shared by several fds of the process is one client). */
 static int scan_process(const char *proc_root, const char *pid_name,
-                        const char *driver, xw_client_cb cb, void *ctx) {
+                        const char *driver, const char *const *nodes,
+                        size_t nnodes, xw_client_cb cb, void *ctx) {
   char path[4096];
   snprintf(path, sizeof(path), "%s/%s/fd", proc_root, pid_name);
   DIR *d = opendir(path);
@@ -72,7 +81,7 @@ static int scan_process(const char *proc_root, const char *pid_name,
     if (n <= 0)
       continue;
     c.link[n] = '\0';
-    if (strncmp(c.link, "/dev/dri/", 9) != 0)
+    if (strncmp(c.link, "/dev/dri/", 9) != 0 && !is_node(c.link, nodes, nnodes))
       continue;
     snprintf(path, sizeof(path), "%s/%s/fdinfo/%s", proc_root, pid_name,
              e->d_name);
@@ -115,7 +124,8 @@ static int scan_process(const char *proc_root, const char *pid_name,
 }
 
 int xw_discovery_scan(const char *proc_root, const char *driver,
-                      xw_client_cb cb, void *ctx) {
+                      const char *const *nodes, size_t nnodes, xw_client_cb cb,
+                      void *ctx) {
   DIR *d = opendir(proc_root);
   if (d == NULL)
     return -errno;
@@ -124,7 +134,7 @@ int xw_discovery_scan(const char *proc_root, const char *driver,
   for (struct dirent *e; (e = readdir(d)) != NULL;) {
     if (!all_digits(e->d_name) || (pid_t)atoi(e->d_name) == me)
       continue;
-    found += scan_process(proc_root, e->d_name, driver, cb, ctx);
+    found += scan_process(proc_root, e->d_name, driver, nodes, nnodes, cb, ctx);
   }
   closedir(d);
   return found;
@@ -137,4 +147,29 @@ int xw_discovery_fdinfo(const char *proc_root, pid_t pid, int fd,
   if (read_small(path, text, sizeof(text)) < 0)
     return -errno;
   return xw_fdinfo_parse(text, c) ? 0 : -ENOENT;
+}
+
+int xw_discovery_open_watch(void) {
+  int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  return fd >= 0 ? fd : -errno;
+}
+
+int xw_discovery_watch_node(int fd, const char *node) {
+  /* Follows symlinks (by-path names): the watch is on the node's inode,
+   * so opens through any of its names are heard. */
+  return inotify_add_watch(fd, node, IN_OPEN) >= 0 ? 0 : -errno;
+}
+
+bool xw_discovery_opened(int fd) {
+  char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+  bool opened = false;
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) {
+    for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
+      const struct inotify_event *ev = (const void *)(buf + off);
+      opened |= (ev->mask & IN_OPEN) != 0;
+      off += (ssize_t)sizeof(*ev) + ev->len;
+    }
+  }
+  return opened;
 }

@@ -4,6 +4,7 @@
 
 /* Workload discovery: which processes hold which DRM files, from procfs. */
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "clients.h"
@@ -11,13 +12,26 @@
 typedef void (*xw_client_cb)(void *ctx, const struct xw_client *c);
 
 /**
- * Walk proc_root for DRM files driven by `driver`, calling cb once per
- * (process, client id); skips this process. Returns how many were found, or
- * a negative errno if proc_root cannot be read. Processes that vanish
- * during the walk are skipped.
+ * Walk proc_root for DRM files driven by `driver` (fds linking into
+ * /dev/dri/, or to one of nodes[0..nnodes)), calling cb once per (process,
+ * client id); skips this process. Returns how many were found, or a
+ * negative errno if proc_root cannot be read. Processes that vanish during
+ * the walk are skipped.
  */
 int xw_discovery_scan(const char *proc_root, const char *driver,
-                      xw_client_cb cb, void *ctx);
+                      const char *const *nodes, size_t nnodes, xw_client_cb cb,
+                      void *ctx);
+
+/** An inotify fd for xw_discovery_watch_node(): O_CLOEXEC, non-blocking.
+ *  The fd, or a negative errno. */
+int xw_discovery_open_watch(void);
+
+/** Hear every open() of a device node (IN_OPEN, any process): a workload
+ *  about to hold a new DRM file. 0 or a negative errno (no such node). */
+int xw_discovery_watch_node(int fd, const char *node);
+
+/** Drain the inotify fd; true if some node was opened meanwhile. */
+bool xw_discovery_opened(int fd);
 
 /** This process's pid as proc_root names it (its "self" link; getpid()
  *  when it has none). */

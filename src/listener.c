@@ -12,6 +12,7 @@
 #include <sys/timerfd.h>
 
 #include "decode.h"
+#include "discovery.h"
 #include "transport.h"
 #include "uevents.h"
 
@@ -24,6 +25,17 @@
 #define XW_SRC_SCAN (UINT64_MAX - 2)
 #define XW_SRC_UEVENT (UINT64_MAX - 3)
 #define XW_SRC_CHECK (UINT64_MAX - 4)
+#define XW_SRC_OPENED (UINT64_MAX - 5)
+
+/* A node was opened: scan this soon after, once the workload's new fd is
+ * in its table (the kernel reports the open before installing the fd), and
+ * not more often than every XW_PROMPT_GAP however busy the nodes are. */
+#define XW_PROMPT_DELAY MS_TO_CDTIME_T(20)
+#define XW_PROMPT_GAP MS_TO_CDTIME_T(100)
+/* ClientScanInterval by default: the safety net when opens are heard, the
+ * only way when they are not. */
+#define XW_SCAN_WITH_OPENS TIME_T_TO_CDTIME_T(60)
+#define XW_SCAN_WITHOUT_OPENS TIME_T_TO_CDTIME_T(10)
 
 struct xw_listener {
   struct xw_device **devs;
@@ -32,6 +44,8 @@ struct xw_listener {
   struct xw_listener_config cfg;
 
   int epfd, stop_fd, timer_fd, wake_fd, scan_fd, check_fd;
+  int opened_fd;            /* inotify: IN_OPEN of the nodes, -1 if none */
+  cdtime_t prompt_at;       /* when the last open-triggered scan was due */
   struct xw_attach *attach; /* NULL unless WatchClients */
   bool wake_pending;        /* records or events queued in this round */
   struct xw_uevents *uevents;
@@ -221,6 +235,25 @@ static void scan_soon(struct xw_listener *l) {
     ERROR("xe_watch plugin: cannot arm the client scan timer: %s", STRERRNO);
 }
 
+/* Someone opened a watched node: scan soon for the new DRM file. */
+static void scan_prompt(struct xw_listener *l) {
+  if (!xw_discovery_opened(l->opened_fd) || l->scan_fd < 0)
+    return;
+  cdtime_t now = mono_now(), at = now + XW_PROMPT_DELAY;
+  if (l->prompt_at != 0 && at < l->prompt_at + XW_PROMPT_GAP)
+    at = l->prompt_at + XW_PROMPT_GAP;
+  struct itimerspec cur;
+  if (timerfd_gettime(l->scan_fd, &cur) == 0 &&
+      (cur.it_value.tv_sec != 0 || cur.it_value.tv_nsec != 0) &&
+      now + TIMESPEC_TO_CDTIME_T(&cur.it_value) <= at)
+    return; /* a scan is due sooner anyway */
+  l->prompt_at = at;
+  struct itimerspec its = {.it_value = CDTIME_T_TO_TIMESPEC(at - now)};
+  its.it_interval = CDTIME_T_TO_TIMESPEC(l->cfg.client_scan);
+  if (timerfd_settime(l->scan_fd, 0, &its, NULL) != 0)
+    ERROR("xe_watch plugin: cannot arm the client scan timer: %s", STRERRNO);
+}
+
 static void attempt(struct xw_listener *l, struct xw_device *dev) {
   struct xw_identity id;
   enum xw_stage stage;
@@ -260,6 +293,8 @@ static void attempt(struct xw_listener *l, struct xw_device *dev) {
   dev->cause_code[0] = '\0';
   pthread_mutex_unlock(&dev->lock);
   char real[PATH_MAX];
+  if (l->opened_fd >= 0) /* a node made since start, or made anew */
+    xw_discovery_watch_node(l->opened_fd, dev->node);
   sstrncpy(dev->node_real, realpath(dev->node, real) ? real : dev->node,
            sizeof(dev->node_real));
 
@@ -525,6 +560,8 @@ bool xw_listener_dispatch(struct xw_listener *l, int timeout_ms) {
       handle_uevents(l);
     } else if (src == XW_SRC_CHECK) {
       check_devices(l);
+    } else if (src == XW_SRC_OPENED) {
+      scan_prompt(l);
     } else if (src == XW_SRC_SCAN) {
       uint64_t ticks;
       if (read(l->scan_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
@@ -555,6 +592,36 @@ static int add_source(int epfd, int fd, uint64_t tag) {
   return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
 }
 
+/* Hear the workloads open the nodes, to attach within milliseconds rather
+ * than at the next periodic scan; ClientScanInterval's default follows. */
+static void watch_opens(struct xw_listener *l) {
+  int fd = xw_discovery_open_watch();
+  int err = fd;
+  if (fd >= 0 && (err = add_source(l->epfd, fd, XW_SRC_OPENED)) == 0)
+    l->opened_fd = fd;
+  else if (fd >= 0)
+    close(fd);
+  /* Nodes that do not exist yet are added when their device comes up. */
+  bool hearing = false;
+  for (size_t i = 0; l->opened_fd >= 0 && i < l->ndev; i++) {
+    int e = xw_discovery_watch_node(l->opened_fd, l->devs[i]->node);
+    hearing |= e == 0;
+    if (e != 0)
+      err = e;
+  }
+  if (l->cfg.client_scan == 0)
+    l->cfg.client_scan = hearing ? XW_SCAN_WITH_OPENS : XW_SCAN_WITHOUT_OPENS;
+  if (hearing)
+    INFO("xe_watch plugin: WatchClients: attaching to a workload when it "
+         "opens a device node, and by a scan of %s every %.0f s",
+         l->cfg.proc_root, CDTIME_T_TO_DOUBLE(l->cfg.client_scan));
+  else
+    INFO("xe_watch plugin: WatchClients: cannot hear the device nodes' "
+         "opens (%s); new workloads are found by a scan of %s every %.0f s",
+         STRERROR(-err), l->cfg.proc_root,
+         CDTIME_T_TO_DOUBLE(l->cfg.client_scan));
+}
+
 int xw_listener_create(struct xw_listener **out, struct xw_device **devs,
                        size_t ndev, struct xw_queue *q,
                        const struct xw_listener_config *cfg) {
@@ -570,6 +637,7 @@ int xw_listener_create(struct xw_listener **out, struct xw_device **devs,
   l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   l->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   l->scan_fd = -1;
+  l->opened_fd = -1;
   l->check_fd = -1;
   int err = 0;
   if (l->epfd < 0 || l->stop_fd < 0 || l->wake_fd < 0 || l->timer_fd < 0)
@@ -611,6 +679,8 @@ int xw_listener_create(struct xw_listener **out, struct xw_device **devs,
     err =
         l->scan_fd < 0 ? -errno : add_source(l->epfd, l->scan_fd, XW_SRC_SCAN);
   }
+  if (err == 0 && cfg->proc_root != NULL)
+    watch_opens(l);
   if (err != 0) {
     xw_listener_destroy(l);
     return err;
@@ -651,6 +721,7 @@ void xw_listener_destroy(struct xw_listener *l) {
   close_fd(&l->wake_fd);
   close_fd(&l->timer_fd);
   close_fd(&l->scan_fd);
+  close_fd(&l->opened_fd);
   close_fd(&l->check_fd);
   xw_uevents_close(l->uevents);
   xw_attach_destroy(l->attach);

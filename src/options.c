@@ -25,7 +25,7 @@ void xw_config_init(struct xw_config *cfg) {
   cfg->watch_clients = true;
   cfg->max_per_process = XW_DEFAULT_MAX_PER_PROCESS;
   cfg->max_per_cgroup = XW_DEFAULT_MAX_PER_CGROUP;
-  cfg->client_scan = TIME_T_TO_CDTIME_T(10);
+  cfg->client_scan = 0; /* 60 s if node opens are heard, else 10 s */
   cfg->device_check = TIME_T_TO_CDTIME_T(5);
   cfg->watch_uevents = true;
 }

@@ -36,6 +36,7 @@
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -1801,6 +1802,34 @@ START_TEST(test_swap_getfd) {
 }
 END_TEST
 
+/* With a real file at the node's path, an open of the node is seen by
+ * inotify (IN_OPEN), as a kernel node's is. */
+START_TEST(test_open_notifies_inotify) {
+  char tmp[PATH_MAX + 16];
+  snprintf(tmp, sizeof(tmp), "%.*s/stand-in", PATH_MAX - 16, dir);
+  int fd = creat(tmp, 0644);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  /* rename: an open(O_CREAT) of the node's path would open the node */
+  ck_assert_int_eq(rename(tmp, node_xe2), 0);
+  int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  ck_assert_int_ge(in, 0);
+  ck_assert_int_ge(inotify_add_watch(in, node_xe2, IN_OPEN), 0);
+  char buf[4096];
+  ck_assert_int_eq(read(in, buf, sizeof(buf)), -1); /* nothing yet */
+  int drm = open_node(node_xe2);
+  struct stat st;
+  ck_assert_int_eq(fstat(drm, &st), 0);
+  ck_assert(S_ISCHR(st.st_mode)); /* still the fake's node */
+  ssize_t n = read(in, buf, sizeof(buf));
+  ck_assert_int_ge(n, (ssize_t)sizeof(struct inotify_event));
+  ck_assert(((struct inotify_event *)buf)->mask & IN_OPEN);
+  close(drm);
+  close(in);
+  ck_assert_int_eq(unlink(node_xe2), 0);
+}
+END_TEST
+
 /* xe-inject speaks the new commands. */
 static int inject(char *out, size_t outsz, ...) {
   char *argv[16];
@@ -2053,7 +2082,9 @@ static Suite *fake_suite(void) {
        {test_watch_queue_off, test_children_not_faked, test_low_fds_left_alone,
         test_pipe_user_pages_soft}},
       {"fork", {test_fork_child_closes_inherited, test_fork_child_keeps_file}},
-      {"fixture", {test_procfs_fixture, test_fstat, test_client_close_after}},
+      {"fixture",
+       {test_procfs_fixture, test_fstat, test_client_close_after,
+        test_open_notifies_inotify}},
       {"clients",
        {test_remote_file, test_remote_owner_closes, test_remote_kept_by_our_dup,
         test_remote_sigkill, test_remote_shared_by_fork, test_ctl_clients,

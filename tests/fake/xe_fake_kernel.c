@@ -2215,6 +2215,17 @@ static int drm_memfd(struct device *d, struct dfile *f, int flags) {
   return fd;
 }
 
+/* The kernel tells inotify watchers of a node about every open of it: when
+ * a real file stands at the node's path (a test made one), open it too, so
+ * that IN_OPEN reaches them. Never blocks (a fifo), errno preserved. */
+static void notify_open(const char *path) {
+  int saved = errno;
+  int fd = real.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd >= 0)
+    real.close(fd);
+  errno = saved;
+}
+
 static int fake_open(int dirfd, const char *path, int flags) {
   if (devices == NULL)
     return NOT_OURS;
@@ -2250,12 +2261,15 @@ static int fake_open(int dirfd, const char *path, int flags) {
   }
   dbg("open %s -> %d%s%s", d->path, fd, err ? " " : "",
       err ? strerrorname_np(err) : "");
+  char node[PATH_MAX];
+  snprintf(node, sizeof(node), "%s", d->path);
   unlock();
   ctl_claim(); /* even a refused open means the process uses the fake */
   if (fd < 0) {
     errno = err;
     return -1;
   }
+  notify_open(node);
   errno = saved;
   return fd;
 }

@@ -100,7 +100,7 @@ START_TEST(scan_finds_xe_clients_once) {
   dir("self-is-not-a-pid");
 
   struct seen s = {0};
-  ck_assert_int_eq(xw_discovery_scan(root, "xe", collect, &s), 2);
+  ck_assert_int_eq(xw_discovery_scan(root, "xe", NULL, 0, collect, &s), 2);
   ck_assert_int_eq(s.n, 2);
   uint64_t ids = 0;
   for (int i = 0; i < 2; i++) {
@@ -124,14 +124,15 @@ START_TEST(scan_skips_this_process) {
   fd((int)getpid(), 4, "/dev/dri/renderD128",
      "drm-driver:\txe\ndrm-client-id:\t1\n");
   struct seen s = {0};
-  ck_assert_int_eq(xw_discovery_scan(root, "xe", collect, &s), 0);
+  ck_assert_int_eq(xw_discovery_scan(root, "xe", NULL, 0, collect, &s), 0);
 }
 END_TEST
 
 START_TEST(scan_of_a_missing_root) {
   struct seen s = {0};
-  ck_assert_int_eq(xw_discovery_scan("/nonexistent/proc", "xe", collect, &s),
-                   -ENOENT);
+  ck_assert_int_eq(
+      xw_discovery_scan("/nonexistent/proc", "xe", NULL, 0, collect, &s),
+      -ENOENT);
 }
 END_TEST
 
@@ -141,7 +142,7 @@ START_TEST(scan_escapes_workload_strings) {
   proc(100, "x\x1b[31mred\nERROR\n", "0::/a\tb/docker-" ID64 ".scope\n");
   fd(100, 5, "/dev/dri/renderD128", "drm-driver:\txe\ndrm-client-id:\t7\n");
   struct seen s = {0};
-  ck_assert_int_eq(xw_discovery_scan(root, "xe", collect, &s), 1);
+  ck_assert_int_eq(xw_discovery_scan(root, "xe", NULL, 0, collect, &s), 1);
   ck_assert_str_eq(s.c[0].comm, "x\\x1b[31mred\\x0aERROR");
   ck_assert_str_eq(s.c[0].cgroup, "/a\\x09b/docker-" ID64 ".scope");
   ck_assert_str_eq(s.c[0].container, ID64);
@@ -163,6 +164,18 @@ START_TEST(fdinfo_of_one_fd) {
 }
 END_TEST
 
+/* Besides /dev/dri/, the configured nodes wherever they are. */
+START_TEST(scan_knows_configured_nodes) {
+  proc(100, "a\n", "0::/\n");
+  fd(100, 5, "/srv/gpu/render0", "drm-driver:\txe\ndrm-client-id:\t7\n");
+  struct seen s = {0};
+  ck_assert_int_eq(xw_discovery_scan(root, "xe", NULL, 0, collect, &s), 0);
+  const char *nodes[] = {"/srv/gpu/card0", "/srv/gpu/render0"};
+  ck_assert_int_eq(xw_discovery_scan(root, "xe", nodes, 2, collect, &s), 1);
+  ck_assert_str_eq(s.c[0].link, "/srv/gpu/render0");
+}
+END_TEST
+
 static Suite *discovery_suite(void) {
   Suite *s = suite_create("discovery");
   TCase *tc = tcase_create("scan");
@@ -172,6 +185,7 @@ static Suite *discovery_suite(void) {
   tcase_add_test(tc, scan_of_a_missing_root);
   tcase_add_test(tc, scan_escapes_workload_strings);
   tcase_add_test(tc, fdinfo_of_one_fd);
+  tcase_add_test(tc, scan_knows_configured_nodes);
   suite_add_tcase(s, tc);
   return s;
 }
