@@ -349,7 +349,7 @@ int xw_config_validate(const struct xw_config *cfg) {
                      {"ProcRoot", cfg->proc_root != NULL}};
   for (size_t i = 0; i < STATIC_ARRAY_SIZE(client_only); i++)
     if (client_only[i].set && !cfg->watch_clients)
-      WARNING("xe_watch plugin: %s does nothing without WatchClients true; "
+      WARNING("xe_watch plugin: %s does nothing with WatchClients false; "
               "it is ignored.",
               client_only[i].key);
   if (!cfg->send_notification && !cfg->dispatch_values) {

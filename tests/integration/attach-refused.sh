@@ -22,11 +22,11 @@ exec {HOLD}>"$T/client.in"
 check "a workload holds an xe file" xw_wait 10 grep -q '^client ' "$T/client.out"
 
 config() {
-	xw_config "  Device \"/dev/dri/renderD128\"
-  ProcRoot \"$XE_FAKE_PROCROOT\"
-  ClientScanInterval 0.2$1"
+	xw_config "  Device \"/dev/dri/renderD128\"$1"
 }
-config ""
+config "
+  ProcRoot \"$XE_FAKE_PROCROOT\"
+  ClientScanInterval 0.2"
 xw_start
 check "the node is watched" xw_wait 10 xw_watches_ge /dev/dri/renderD128 1
 msg="not attaching to workloads' DRM files (WatchClients): ProcRoot \"$XE_FAKE_PROCROOT\" shows another PID namespace than collectd's own"

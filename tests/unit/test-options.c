@@ -139,8 +139,9 @@ START_TEST(client_options_without_watch_clients) {
   mock_ci_add_string(ci, "ClientCgroupMatch", "kubepods");
   mock_ci_add_string(ci, "ProcRoot", "/proc");
   ck_assert_int_eq(parse(ci), 0);
-  ck_assert_int_ge(mock_log_find(LOG_WARNING, "ClientProcessMatch does "
-                                              "nothing without WatchClients"),
+  ck_assert_int_ge(mock_log_find(LOG_WARNING,
+                                 "ClientProcessMatch does "
+                                 "nothing with WatchClients false"),
                    0);
   ck_assert_int_ge(mock_log_find(LOG_WARNING, "ClientCgroupMatch does"), 0);
   ck_assert_int_ge(mock_log_find(LOG_WARNING, "ProcRoot does"), 0);
