@@ -304,9 +304,10 @@ static void attach_client(struct xw_attach *at, struct xw_device *dev,
   c_release(LOG_INFO, &at->attach_complaint,
             "xe_watch plugin: attaching to DRM clients works again");
   INFO("xe_watch plugin: %s (%s): watching the VMs of pid %d (%s), DRM "
-       "client %" PRIu64 "%s%s",
+       "client %" PRIu64 "%s%s%s%s",
        dev->node, dev->name, (int)c->pid, c->comm, c->client_id,
-       c->cgroup[0] ? ", cgroup " : "", c->cgroup);
+       c->cgroup[0] ? ", cgroup " : "", c->cgroup,
+       c->pod_uid[0] ? ", pod " : "", c->pod_uid);
 }
 
 /* During a recheck scan: the client's file still exists, so its watch

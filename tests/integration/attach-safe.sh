@@ -74,6 +74,8 @@ check "B's error is B's: drm_client_id $ID_B" \
 	xw_wait 10 xw_notifs_ge 1 "VM 5 of pid $PID2" "drm_client_id: $ID_B"
 check "never attributed to A's client id" test "$(xw_notifs "VM 5 of pid $PID2" "drm_client_id: $ID_A")" -eq 0
 xw_inject vm-err --client "$ID_A" --vm 6 --errno ENOSPC >/dev/null
+check "the attach log names the pod" xw_log_has \
+	"watching the VMs of pid $PID2 (xe-client), DRM client $ID_A, cgroup /kubepods.slice/kubepods-pod$UID_.slice/cri-containerd-$ID64.scope, pod ${UID_//_/-}"
 check "A's error is A's, with its pod UID and container id" xw_wait 10 xw_notifs_ge 1 \
 	"VM 6 of pid $PID2" "drm_client_id: $ID_A" "pod_uid: ${UID_//_/-}" "container_id: $ID64"
 
