@@ -305,6 +305,9 @@ static void reader_up(struct reader *r, bool xw, const char *kind, size_t n,
   xw_config_init(&r->cfg);
   r->cfg.queue_size = opt.notes;
   r->cfg.notify_limit = notify_limit;
+  /* WatchClients is on by default; the rows without a scan interval
+   * measure the pipes alone, as before. */
+  r->cfg.watch_clients = false;
   if (client_scan != 0) {
     r->cfg.watch_clients = true;
     r->cfg.client_scan = client_scan;
