@@ -70,8 +70,13 @@ CONF
 	"$@" "${XW_COLLECTD:-/usr/sbin/collectd}" -f -C "$T/collectd.conf" >"$T/stdout" 2>&1 &
 	pid=$!
 }
-stop() {
+stop() { # SIGTERM, and SIGKILL if it is not gone within 5 s
 	kill -TERM "$pid" 2>/dev/null
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 }
 
@@ -143,7 +148,7 @@ stop
 
 # 3. Its own PID namespace, the initial namespace's /proc as ProcRoot.
 if command -v unshare >/dev/null; then
-	start unshare --pid --fork --kill-child=TERM
+	start unshare --pid --fork --kill-child
 	check "collectd in its own PID namespace listens" wait_for 10 log_has "listening for VM errors"
 	check "and says why it does not attach" wait_for 5 log_has \
 		"shows another PID namespace than collectd's own"
