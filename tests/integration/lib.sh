@@ -1,9 +1,15 @@
 # shellcheck shell=bash
 # Shared by the integration tests: a real collectd with the built plugin,
-# against the simulated xe kernel (tests/fake), its output read back from
-# the csv plugin (values), the exec plugin (notifications, with meta) and
-# the logfile plugin (log lines).
+# against the simulated xe kernel (tests/fake) or, in tests/realkernel's
+# guest, the real one; its output read back from the csv plugin (values),
+# the exec plugin (notifications, with meta) and the logfile plugin (log
+# lines).
 set -u
+
+# XW_KERNEL: "fake" (default) preloads tests/fake into collectd and drives
+# it with xe-inject; "real" runs collectd unchanged against the guest
+# kernel's xe test driver, driven by tests/realkernel/xe-ctl.
+: "${XW_KERNEL:=fake}"
 
 : "${XW_BUILDDIR:?run through make check}"
 : "${XW_SRCDIR:=$XW_BUILDDIR}"
@@ -19,7 +25,14 @@ XW_HOST=xwtest
 xw_skip() { echo "SKIP: $*"; exit 77; }
 
 [ -n "$XW_COLLECTD" ] && [ -x "$XW_COLLECTD" ] || xw_skip "no collectd binary (apt-get install collectd-core)"
-[ "${XW_NO_FAKE:-0}" = 1 ] || [ -f "$XW_FAKE_LIB" ] || xw_skip "$XW_FAKE_LIB is not built"
+XW_CTL=$XW_SRCDIR/tests/realkernel/xe-ctl
+if [ "$XW_KERNEL" = real ]; then
+	XW_KERNEL_PRELOAD=
+	[ -d /sys/kernel/debug/xe_test ] || xw_skip "not in a guest with the xe test driver (run through tests/realkernel)"
+else
+	XW_KERNEL_PRELOAD=$XW_FAKE_LIB
+	[ "${XW_NO_FAKE:-0}" = 1 ] || [ -f "$XW_FAKE_LIB" ] || xw_skip "$XW_FAKE_LIB is not built"
+fi
 [ -f "$XW_PLUGIN_DIR/xe_watch.so" ] || xw_skip "xe_watch.so is not built"
 [ -f "$XW_COLLECTD_PLUGINDIR/exec.so" ] || xw_skip "collectd's exec plugin is missing"
 id nobody >/dev/null 2>&1 || xw_skip "no user 'nobody' for collectd's exec plugin"
@@ -98,7 +111,12 @@ xw_cleanup() {
 		wait "$XW_PID" 2>/dev/null
 	fi
 	if [ "$XW_FAILED" -ne 0 ]; then
-		echo "# kept $T for inspection; collectd.log:"
+		# A guest's /tmp vanishes with it: vm-run carries $XW_VM_OUT out.
+		if [ -n "${XW_VM_OUT:-}" ] && cp -a "$T" "$XW_VM_OUT/" 2>/dev/null; then
+			echo "# kept $XW_VM_OUT/$(basename "$T") for inspection; collectd.log:"
+		else
+			echo "# kept $T for inspection; collectd.log:"
+		fi
 		sed 's/^/#   /' "$T/collectd.log" 2>/dev/null | tail -40
 	else
 		rm -rf "$T"
@@ -172,15 +190,23 @@ CONF
 
 # xw_start [ENV=VALUE...]: collectd in the foreground, in the background.
 xw_start() {
+	local pre=${LD_PRELOAD:-}
+	[ -n "$XW_KERNEL_PRELOAD" ] && pre=${pre:+$pre:}$XW_KERNEL_PRELOAD
 	if ! xw_wrapped && [ "$XW_CHECK_EXIT" != 1 ]; then
-		env "$@" LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$XW_FAKE_LIB" \
+		env "$@" ${pre:+LD_PRELOAD="$pre"} \
 			"$XW_COLLECTD" -f -C "$T/collectd.conf" >"$T/stdout" 2>&1 &
 		XW_PID=$!
 	else
 		xw_start_checked "$@"
 	fi
-	xw_wait 10 test -S "$XE_FAKE_CTL" || {
-		not_ok "collectd started with the simulated kernel"
+	# The real kernel has no control socket to wait for; collectd says
+	# when every plugin's init has run (slowly under TCG).
+	if [ "$XW_KERNEL" = real ]; then
+		xw_wait 60 xw_log_has "Initialization complete"
+	else
+		xw_wait 10 test -S "$XE_FAKE_CTL"
+	fi || {
+		not_ok "collectd started with the $XW_KERNEL kernel"
 		cat "$T/stdout"
 		exit 1
 	}
@@ -212,6 +238,52 @@ xw_alive() { kill -0 "$XW_PID" 2>/dev/null; }
 xw_inject() { "$XW_INJECT" -s "$XE_FAKE_CTL" "$@"; }
 xw_watches_ge() { xw_inject wait-watches "$1" "$2" --timeout-ms 100 >/dev/null 2>&1; }
 
+# ---- one injector, two kernels -----------------------------------------------
+
+# xw_errno_number NAME: the errno's number, from the kernel's own header.
+xw_errno_number() {
+	sed -n "s/^#define[[:space:]]\{1,\}$1[[:space:]]\{1,\}\([0-9]\{1,\}\).*/\1/p" \
+		/usr/include/asm-generic/errno-base.h /usr/include/asm-generic/errno.h | head -n 1
+}
+# xw_ctl ARGS...: the real kernel's test controls (tests/realkernel/xe-ctl).
+xw_ctl() { "$XW_CTL" "$@"; }
+# xw_own_client NODE: the drm-client-id of the DRM file collectd itself
+# opened on NODE's GPU (the real kernel's clients list: ID PID SLOT).
+xw_own_client() {
+	xw_ctl clients | awk -v pid="$XW_PID" -v slot="$(xw_slot "$1")" \
+		'$2 == pid && $3 == slot { print $1; exit }'
+}
+# xw_slot NODE: the PCI slot of NODE's GPU (sysfs), or "" when it has none.
+xw_slot() {
+	local l
+	l=$(readlink -f "/sys/class/drm/$(basename "$(readlink -f "$1")")/device" 2>/dev/null) || return 0
+	[ -e "$l" ] && basename "$l"
+}
+# xw_fd_client_ids PID: the drm-client-id of every DRM file PID holds a
+# descriptor of, one per line (real kernel: /proc fd links and fdinfo).
+xw_fd_client_ids() {
+	local fd
+	for fd in /proc/"$1"/fd/*; do
+		case $(readlink "$fd" 2>/dev/null) in
+		/dev/dri/*) sed -n 's/^drm-client-id:[[:space:]]*//p' "/proc/$1/fdinfo/${fd##*/}" 2>/dev/null ;;
+		esac
+	done
+}
+# xw_holds_dri PID: PID has a descriptor of any DRM node, live or deleted.
+xw_holds_dri() { ls -l /proc/"$1"/fd 2>/dev/null | grep -q ' -> /dev/dri/'; }
+# xw_post_vm_err NODE VM ERRNO-NAME [COUNT]: COUNT (1) VM_ERR records for
+# VM, posted to collectd's own DRM file of NODE by either kernel.
+xw_post_vm_err() {
+	if [ "$XW_KERNEL" = real ]; then
+		local id
+		id=$(xw_own_client "$1")
+		[ -n "$id" ] || { echo "# no DRM file of collectd on $1" >&2; return 1; }
+		xw_ctl vm-err "client:$id" "$2" "-$(xw_errno_number "$3")" "${4:-1}"
+	else
+		xw_inject vm-err "$1" --vm "$2" --errno "$3" --count "${4:-1}" >/dev/null
+	fi
+}
+
 # xw_value INSTANCE TYPE-TYPE_INSTANCE: the newest value csv wrote, or "".
 xw_value() {
 	local f
@@ -221,6 +293,13 @@ xw_value() {
 	done
 }
 xw_value_is() { [ "$(xw_value "$1" "$2")" = "$3" ]; }
+# xw_instances: the plugin instances csv has series for, one per line.
+xw_instances() {
+	local d
+	for d in "$T/csv/$XW_HOST"/xe_watch-*; do
+		[ -d "$d" ] && echo "${d##*/xe_watch-}"
+	done
+}
 xw_value_ge() { local v; v=$(xw_value "$1" "$2"); [ -n "$v" ] && [ "$v" -ge "$3" ]; }
 
 # xw_notifs PATTERN...: number of notifications whose text has every pattern.
@@ -248,11 +327,11 @@ xw_start_checked() {
 	local pre
 	XW_RUN=$((XW_RUN + 1))
 	pre=$XW_PRELOAD_FIRST${LD_PRELOAD:+${XW_PRELOAD_FIRST:+:}$LD_PRELOAD}
-	pre=${pre:+$pre:}$XW_FAKE_LIB
+	[ -n "$XW_KERNEL_PRELOAD" ] && pre=${pre:+$pre:}$XW_KERNEL_PRELOAD
 	rm -f "$T/pid.$XW_RUN" "$T/exit.$XW_RUN"
 	(
 		# exec: $! must be collectd (or its wrapper, which execs it).
-		eval "exec env \"\$@\" $XW_COLLECTD_ENV $XW_COLLECTD_WRAPPER env LD_PRELOAD=\"\$pre\" \
+		eval "exec env \"\$@\" $XW_COLLECTD_ENV $XW_COLLECTD_WRAPPER env \${pre:+LD_PRELOAD=\"\$pre\"} \
 			\"\$XW_COLLECTD_REAL\" -f -C \"\$T/collectd.conf\"" >"$T/stdout" 2>&1 &
 		echo $! >"$T/pid.$XW_RUN"
 		wait $!

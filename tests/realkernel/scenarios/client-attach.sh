@@ -1,0 +1,48 @@
+#!/bin/bash
+# Real kernel: WatchClients attaches to a workload's DRM file through pidfd_getfd, attributes its VM errors to it, and keeps no descriptor of that file.
+# vm-run: --gpus 1
+XW_KERNEL=real
+. "$XW_SRCDIR/tests/integration/lib.sh"
+
+NODE=/dev/dri/renderD128
+SLOT=$(xw_slot $NODE)
+xw_config "  Device \"$NODE\"
+  WatchClients true
+  ClientScanInterval 0.5
+  NotificationLimit 100"
+xw_start
+check "listening on $NODE as $SLOT" xw_wait 30 xw_log_has "$NODE ($SLOT): listening for VM errors"
+OWN=$(xw_own_client $NODE)
+check "collectd's own DRM file known ($OWN)" test -n "$OWN"
+
+mkfifo "$T/client.in"
+"$XW_BUILDDIR/tests/fake/xe-client" $NODE <"$T/client.in" >"$T/client.out" 2>&1 &
+CPID=$!
+exec {CFD}>"$T/client.in"
+check "a workload opened $NODE" xw_wait 20 grep -q '^client ' "$T/client.out"
+CID=$(awk '/^client /{print $3; exit}' "$T/client.out")
+check "the workload's drm-client-id ($CID) is the kernel's" \
+	bash -c "'$XW_CTL' clients | awk '\$1 == \"$CID\" && \$2 == \"$CPID\"' | grep -q ."
+check "attach logged" xw_wait 20 xw_log_has \
+	"$NODE ($SLOT): watching the VMs of pid $CPID (xe-client), DRM client $CID"
+held=$(xw_fd_client_ids "$XW_PID" | tr '\n' ' ')
+check "collectd's descriptors show its own DRM file ($held)" grep -qw -- "$OWN" <<<"$held"
+check "collectd holds no descriptor of the workload's file ($held)" bash -c "! grep -qw -- '$CID' <<<'$held'"
+
+xw_ctl vm-err "pid:$CPID" 5 -12 2
+check "the workload's VM errors notified and attributed" xw_wait 20 xw_notifs_ge 2 \
+	"Severity: FAILURE" "PluginInstance: $SLOT" "VM 5 of pid $CPID (xe-client) on $SLOT failed: ENOMEM" \
+	"vm_id: 5" "error_code: -12" "pid: $CPID" "comm: xe-client" "drm_client_id: $CID"
+check "errors-vm_err = 2" xw_wait 20 xw_value_is "$SLOT" errors-vm_err 2
+xw_post_vm_err $NODE 6 ENOSPC
+check "collectd's own file's VM error is not attributed to a process" xw_wait 20 xw_notifs_ge 1 \
+	"VM 6 on $SLOT failed: ENOSPC"
+check "no pid meta on it" test "$(xw_notifs "vm_id: 6" "pid: ")" -eq 0
+check "errors-vm_err = 3" xw_wait 20 xw_value_is "$SLOT" errors-vm_err 3
+
+exec {CFD}>&-
+check "the workload exits" xw_wait 20 eval '! kill -0 $CPID 2>/dev/null'
+wait "$CPID" 2>/dev/null
+ms=$(xw_stop)
+echo "# collectd exited $ms ms after SIGTERM"
+xw_done

@@ -1,0 +1,54 @@
+#!/bin/bash
+# Real kernel: SIGTERM while VM errors pour in ends collectd within a bound, and nothing of it stays behind (no DRM file, no process).
+# vm-run: --gpus 1
+XW_KERNEL=real
+XW_STOP_TIMEOUT=30
+. "$XW_SRCDIR/tests/integration/lib.sh"
+
+NODE=/dev/dri/renderD128
+SLOT=$(xw_slot $NODE)
+xw_config "  Device \"$NODE\"
+  WatchClients true
+  ClientScanInterval 0.5
+  NotificationLimit 5"
+xw_start
+check "listening on $NODE as $SLOT" xw_wait 30 xw_log_has "$NODE ($SLOT): listening for VM errors"
+OWN=$(xw_own_client $NODE)
+mkfifo "$T/client.in"
+"$XW_BUILDDIR/tests/fake/xe-client" $NODE <"$T/client.in" >"$T/client.out" 2>&1 &
+CPID=$!
+exec {CFD}>"$T/client.in"
+check "a workload attached" xw_wait 20 xw_log_has "watching the VMs of pid $CPID (xe-client)"
+
+# The storm: collectd's own file and the workload's, until stopped.
+(
+	while :; do
+		xw_ctl vm-err "client:$OWN" 1 -5 100 >/dev/null 2>&1 || exit
+		xw_ctl vm-err "pid:$CPID" 2 -12 100 >/dev/null 2>&1 || exit
+	done
+) &
+storm=$!
+check "the storm is counted" xw_wait 20 xw_value_ge "$SLOT" errors-vm_err 200
+pid=$XW_PID
+ms=$(xw_stop)
+kill "$storm" 2>/dev/null
+wait "$storm" 2>/dev/null
+echo "# collectd exited $ms ms after SIGTERM in a storm"
+check "collectd exits within 10 s of SIGTERM in a storm (took $ms ms)" test "$ms" -lt 10000
+check "the kernel released collectd's DRM file" \
+	xw_wait 10 eval "! xw_ctl clients | awk '\$2 == $pid' | grep -q ."
+holders() {
+	local p
+	for p in /proc/[0-9]*; do
+		[ "${p#/proc/}" = "$CPID" ] && continue
+		xw_holds_dri "${p#/proc/}" && echo "${p#/proc/}"
+	done
+}
+check "no process but the workload holds a DRM node ($(holders | tr '\n' ' '))" \
+	xw_wait 10 eval 'test -z "$(holders)"'
+check "no process of collectd's left" xw_wait 10 eval '! pgrep -f "$T/collectd.conf" >/dev/null'
+check "the workload's file is still open and its own" \
+	bash -c "'$XW_CTL' clients | awk '\$2 == $CPID' | grep -q ."
+exec {CFD}>&-
+wait "$CPID" 2>/dev/null
+xw_done
