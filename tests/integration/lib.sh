@@ -6,10 +6,13 @@
 # lines).
 set -u
 
-# XW_KERNEL: "fake" (default) preloads tests/fake into collectd and drives
-# it with xe-inject; "real" runs collectd unchanged against the guest
-# kernel's xe test driver, driven by tests/realkernel/xe-ctl.
-: "${XW_KERNEL:=fake}"
+# XW_BACKEND: the kernel collectd runs against. "real" where the xe test
+# driver's controls exist (a tests/realkernel guest): collectd runs
+# unchanged and tests/realkernel/xe-ctl drives the kernel. Else "fake":
+# tests/fake is preloaded into collectd and xe-inject drives it.
+if [ -z "${XW_BACKEND:-}" ]; then
+	if [ -d /sys/kernel/debug/xe_test ]; then XW_BACKEND=real; else XW_BACKEND=fake; fi
+fi
 
 : "${XW_BUILDDIR:?run through make check}"
 : "${XW_SRCDIR:=$XW_BUILDDIR}"
@@ -19,16 +22,18 @@ set -u
 
 XW_FAKE_LIB=$XW_BUILDDIR/tests/fake/.libs/libxefake.so
 XW_INJECT=$XW_BUILDDIR/tests/fake/xe-inject
+XW_CLIENT=$XW_BUILDDIR/tests/fake/xe-client
 XW_PLUGIN_DIR=$XW_BUILDDIR/.libs
 XW_HOST=xwtest
 
 xw_skip() { echo "SKIP: $*"; exit 77; }
+xw_real_only() { [ "$XW_BACKEND" = real ] || xw_skip "needs the real kernel (tests/realkernel runs it)"; }
 
 [ -n "$XW_COLLECTD" ] && [ -x "$XW_COLLECTD" ] || xw_skip "no collectd binary (apt-get install collectd-core)"
 XW_CTL=$XW_SRCDIR/tests/realkernel/xe-ctl
-if [ "$XW_KERNEL" = real ]; then
+if [ "$XW_BACKEND" = real ]; then
 	XW_KERNEL_PRELOAD=
-	[ -d /sys/kernel/debug/xe_test ] || xw_skip "not in a guest with the xe test driver (run through tests/realkernel)"
+	[ -d /sys/kernel/debug/xe_test ] || xw_skip "XW_BACKEND=real outside a tests/realkernel guest"
 else
 	XW_KERNEL_PRELOAD=$XW_FAKE_LIB
 	[ "${XW_NO_FAKE:-0}" = 1 ] || [ -f "$XW_FAKE_LIB" ] || xw_skip "$XW_FAKE_LIB is not built"
@@ -148,8 +153,9 @@ xw_wait() {
 	done
 }
 
-# xw_devices LINE...: the simulated kernel's device table.
-xw_devices() { printf '%s\n' "$@" >"$XE_FAKE_DEVICES"; }
+# xw_devices LINE...: the simulated kernel's device table (the real kernel
+# has its own devices).
+xw_devices() { [ "$XW_BACKEND" = real ] || printf '%s\n' "$@" >"$XE_FAKE_DEVICES"; }
 
 # xw_config PLUGIN-BLOCK-LINES [MORE-CONFIG]: a collectd.conf with logfile,
 # csv, exec, then MORE-CONFIG (other plugins, from collectd's PluginDir),
@@ -201,12 +207,12 @@ xw_start() {
 	fi
 	# The real kernel has no control socket to wait for; collectd says
 	# when every plugin's init has run (slowly under TCG).
-	if [ "$XW_KERNEL" = real ]; then
+	if [ "$XW_BACKEND" = real ]; then
 		xw_wait 60 xw_log_has "Initialization complete"
 	else
 		xw_wait 10 test -S "$XE_FAKE_CTL"
 	fi || {
-		not_ok "collectd started with the $XW_KERNEL kernel"
+		not_ok "collectd started with the $XW_BACKEND kernel"
 		cat "$T/stdout"
 		exit 1
 	}
@@ -247,11 +253,21 @@ xw_errno_number() {
 }
 # xw_ctl ARGS...: the real kernel's test controls (tests/realkernel/xe-ctl).
 xw_ctl() { "$XW_CTL" "$@"; }
-# xw_own_client NODE: the drm-client-id of the DRM file collectd itself
-# opened on NODE's GPU (the real kernel's clients list: ID PID SLOT).
+# xw_own_client NODE: the drm-client-id of the DRM file collectd holds on
+# NODE's GPU, from its fdinfo (the kernel's clients list names the opening
+# thread, not the process).
 xw_own_client() {
-	xw_ctl clients | awk -v pid="$XW_PID" -v slot="$(xw_slot "$1")" \
-		'$2 == pid && $3 == slot { print $1; exit }'
+	local fd slot
+	slot=$(xw_slot "$1")
+	for fd in /proc/"$XW_PID"/fd/*; do
+		case $(readlink "$fd" 2>/dev/null) in
+		/dev/dri/*)
+			awk -v slot="$slot" '$1 == "drm-client-id:" { id = $2 }
+				$1 == "drm-pdev:" && $2 == slot { hit = 1 }
+				END { if (hit && id != "") print id }' "/proc/$XW_PID/fdinfo/${fd##*/}" 2>/dev/null
+			;;
+		esac
+	done | head -n 1
 }
 # xw_slot NODE: the PCI slot of NODE's GPU (sysfs), or "" when it has none.
 xw_slot() {
@@ -271,16 +287,70 @@ xw_fd_client_ids() {
 }
 # xw_holds_dri PID: PID has a descriptor of any DRM node, live or deleted.
 xw_holds_dri() { ls -l /proc/"$1"/fd 2>/dev/null | grep -q ' -> /dev/dri/'; }
+# xw_name NODE: the plugin instance NODE's GPU is reported under: its PCI
+# slot on the real kernel, the node's name on the fake (which has no sysfs).
+xw_name() {
+	if [ "$XW_BACKEND" = real ]; then xw_slot "$1"; else basename "$1"; fi
+}
+# xw_client N [ENV=VALUE...] -- NODE...: workload N, tests/fake/xe-client
+# (preloaded with the fake kernel when that is the backend), holding one DRM
+# file of each NODE until xw_client_end N closes its stdin, a fifo. Its
+# "client PID ID NODE FD" lines go to $T/clientN.out. Sets XW_CPID. Start
+# every workload before xw_client_open gives any its writer, so none
+# inherits another's.
+xw_client() {
+	local n=$1 envs=()
+	shift
+	while [ "$1" != -- ]; do envs+=("$1") && shift; done
+	shift
+	mkfifo "$T/client$n.in"
+	env -u XE_FAKE_CTL "${envs[@]}" \
+		${XW_KERNEL_PRELOAD:+LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$XW_KERNEL_PRELOAD"} \
+		"$XW_CLIENT" "$@" <"$T/client$n.in" >"$T/client$n.out" 2>&1 &
+	XW_CPID=$!
+	eval "XW_CPID_$n=\$XW_CPID"
+}
+# xw_client_open N: give workload N's stdin its writer; one check that it
+# opened its files.
+xw_client_open() {
+	local fd
+	exec {fd}>"$T/client$1.in"
+	eval "XW_CFD_$1=\$fd"
+	check "workload $1 opened its DRM files" xw_wait 20 grep -q '^client ' "$T/client$1.out"
+}
+# xw_client_id N: workload N's (first) drm-client-id.
+xw_client_id() { awk '/^client /{print $3; exit}' "$T/client$1.out"; }
+# xw_exited PID: gone, or a zombie (a child not yet reaped).
+xw_exited() { ! kill -0 "$1" 2>/dev/null || grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
+# xw_client_end N: close workload N's stdin; a bounded wait for its exit
+# (one check); one that does not exit is killed, never hangs the test.
+xw_client_end() {
+	local pid fd
+	eval "pid=\$XW_CPID_$1 fd=\$XW_CFD_$1"
+	exec {fd}>&-
+	check "workload $1 (pid $pid) exits when its stdin closes" xw_wait 20 xw_exited "$pid"
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+}
 # xw_post_vm_err NODE VM ERRNO-NAME [COUNT]: COUNT (1) VM_ERR records for
 # VM, posted to collectd's own DRM file of NODE by either kernel.
 xw_post_vm_err() {
-	if [ "$XW_KERNEL" = real ]; then
+	if [ "$XW_BACKEND" = real ]; then
 		local id
 		id=$(xw_own_client "$1")
 		[ -n "$id" ] || { echo "# no DRM file of collectd on $1" >&2; return 1; }
 		xw_ctl vm-err "client:$id" "$2" "-$(xw_errno_number "$3")" "${4:-1}"
 	else
 		xw_inject vm-err "$1" --vm "$2" --errno "$3" --count "${4:-1}" >/dev/null
+	fi
+}
+# xw_post_vm_err_client ID VM ERRNO-NAME [COUNT]: the same, to the DRM file
+# with drm-client-id ID (a workload's).
+xw_post_vm_err_client() {
+	if [ "$XW_BACKEND" = real ]; then
+		xw_ctl vm-err "client:$1" "$2" "-$(xw_errno_number "$3")" "${4:-1}"
+	else
+		xw_inject vm-err --client "$1" --vm "$2" --errno "$3" --count "${4:-1}" >/dev/null
 	fi
 }
 

@@ -1,8 +1,8 @@
 #!/bin/bash
 # Real kernel: AutoDiscover finds both GPUs bound to xe through sysfs and names them by PCI slot.
 # vm-run: --gpus 2
-XW_KERNEL=real
 . "$XW_SRCDIR/tests/integration/lib.sh"
+xw_real_only
 
 S0=$(xw_slot /dev/dri/renderD128)
 S1=$(xw_slot /dev/dri/renderD129)

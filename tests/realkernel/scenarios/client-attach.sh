@@ -1,8 +1,8 @@
 #!/bin/bash
 # Real kernel: WatchClients attaches to a workload's DRM file through pidfd_getfd, attributes its VM errors to it, and keeps no descriptor of that file.
 # vm-run: --gpus 1
-XW_KERNEL=real
 . "$XW_SRCDIR/tests/integration/lib.sh"
+xw_real_only
 
 NODE=/dev/dri/renderD128
 SLOT=$(xw_slot $NODE)
@@ -15,12 +15,10 @@ check "listening on $NODE as $SLOT" xw_wait 30 xw_log_has "$NODE ($SLOT): listen
 OWN=$(xw_own_client $NODE)
 check "collectd's own DRM file known ($OWN)" test -n "$OWN"
 
-mkfifo "$T/client.in"
-"$XW_BUILDDIR/tests/fake/xe-client" $NODE <"$T/client.in" >"$T/client.out" 2>&1 &
-CPID=$!
-exec {CFD}>"$T/client.in"
-check "a workload opened $NODE" xw_wait 20 grep -q '^client ' "$T/client.out"
-CID=$(awk '/^client /{print $3; exit}' "$T/client.out")
+xw_client 1 -- $NODE
+CPID=$XW_CPID
+xw_client_open 1
+CID=$(xw_client_id 1)
 check "the workload's drm-client-id ($CID) is the kernel's" \
 	bash -c "'$XW_CTL' clients | awk '\$1 == \"$CID\" && \$2 == \"$CPID\"' | grep -q ."
 check "attach logged" xw_wait 20 xw_log_has \
@@ -40,9 +38,7 @@ check "collectd's own file's VM error is not attributed to a process" xw_wait 20
 check "no pid meta on it" test "$(xw_notifs "vm_id: 6" "pid: ")" -eq 0
 check "errors-vm_err = 3" xw_wait 20 xw_value_is "$SLOT" errors-vm_err 3
 
-exec {CFD}>&-
-check "the workload exits" xw_wait 20 eval '! kill -0 $CPID 2>/dev/null'
-wait "$CPID" 2>/dev/null
+xw_client_end 1
 ms=$(xw_stop)
 echo "# collectd exited $ms ms after SIGTERM"
 xw_done

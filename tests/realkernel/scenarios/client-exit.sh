@@ -1,8 +1,8 @@
 #!/bin/bash
 # Real kernel: a workload's exit releases its DRM file, whose removal record ends the plugin's watch on it; another workload's watch goes on.
 # vm-run: --gpus 1
-XW_KERNEL=real
 . "$XW_SRCDIR/tests/integration/lib.sh"
+xw_real_only
 
 NODE=/dev/dri/renderD128
 SLOT=$(xw_slot $NODE)
@@ -13,24 +13,18 @@ xw_config "  Device \"$NODE\"
 xw_start
 check "listening on $NODE as $SLOT" xw_wait 30 xw_log_has "$NODE ($SLOT): listening for VM errors"
 
-# Both start before either fifo has a writer: each sees EOF only when its
-# own is closed.
 for i in 1 2; do
-	mkfifo "$T/client$i.in"
-	"$XW_BUILDDIR/tests/fake/xe-client" $NODE <"$T/client$i.in" >"$T/client$i.out" 2>&1 &
-	eval "PID$i=\$!"
+	xw_client $i -- $NODE
+	eval "PID$i=\$XW_CPID"
 done
-exec {FD1}>"$T/client1.in" {FD2}>"$T/client2.in"
 for i in 1 2; do
-	check "workload $i opened $NODE" xw_wait 20 grep -q '^client ' "$T/client$i.out"
-	eval "ID$i=\$(awk '/^client /{print \$3; exit}' \"\$T/client$i.out\")"
+	xw_client_open $i
+	eval "ID$i=\$(xw_client_id $i)"
 done
 check "both attached" xw_wait 20 eval 'xw_log_has "pid $PID1 (xe-client), DRM client $ID1" &&
 	xw_log_has "pid $PID2 (xe-client), DRM client $ID2"'
 
-exec {FD1}>&-
-check "workload 1 exits" xw_wait 20 eval '! kill -0 $PID1 2>/dev/null'
-wait "$PID1" 2>/dev/null
+xw_client_end 1
 check "the kernel released workload 1's file" \
 	xw_wait 10 eval "! xw_ctl clients | awk '\$1 == \"$ID1\"' | grep -q ."
 # The removal record, not a later scan, ended it: no "(no process holds it
@@ -45,9 +39,7 @@ check "errors-vm_err = 1" xw_wait 20 xw_value_is "$SLOT" errors-vm_err 1
 check "no release logged for workload 2" eval '! xw_log_has "released DRM client $ID2"'
 check "gauge-listening = 1" xw_value_is "$SLOT" gauge-listening 1
 
-exec {FD2}>&-
-check "workload 2 exits" xw_wait 20 eval '! kill -0 $PID2 2>/dev/null'
-wait "$PID2" 2>/dev/null
+xw_client_end 2
 check "workload 2's watch ended too" xw_wait 20 xw_log_has \
 	"pid $PID2 (xe-client) released DRM client $ID2; its watch ended"
 ms=$(xw_stop)

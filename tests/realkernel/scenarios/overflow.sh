@@ -1,8 +1,8 @@
 #!/bin/bash
 # Real kernel: a burst past the ring while collectd is stopped is counted exactly for what the ring held, the kernel's loss record is counted, and a WARNING says to raise QueueSize.
 # vm-run: --gpus 1
-XW_KERNEL=real
 . "$XW_SRCDIR/tests/integration/lib.sh"
+xw_real_only
 
 NODE=/dev/dri/renderD128
 SLOT=$(xw_slot $NODE)

@@ -1,9 +1,9 @@
 #!/bin/bash
 # Real kernel: SIGTERM while VM errors pour in ends collectd within a bound, and nothing of it stays behind (no DRM file, no process).
 # vm-run: --gpus 1
-XW_KERNEL=real
 XW_STOP_TIMEOUT=30
 . "$XW_SRCDIR/tests/integration/lib.sh"
+xw_real_only
 
 NODE=/dev/dri/renderD128
 SLOT=$(xw_slot $NODE)
@@ -14,10 +14,10 @@ xw_config "  Device \"$NODE\"
 xw_start
 check "listening on $NODE as $SLOT" xw_wait 30 xw_log_has "$NODE ($SLOT): listening for VM errors"
 OWN=$(xw_own_client $NODE)
-mkfifo "$T/client.in"
-"$XW_BUILDDIR/tests/fake/xe-client" $NODE <"$T/client.in" >"$T/client.out" 2>&1 &
-CPID=$!
-exec {CFD}>"$T/client.in"
+check "collectd's own DRM file known ($OWN)" test -n "$OWN"
+xw_client 1 -- $NODE
+CPID=$XW_CPID
+xw_client_open 1
 check "a workload attached" xw_wait 20 xw_log_has "watching the VMs of pid $CPID (xe-client)"
 
 # The storm: collectd's own file and the workload's, until stopped.
@@ -29,14 +29,13 @@ check "a workload attached" xw_wait 20 xw_log_has "watching the VMs of pid $CPID
 ) &
 storm=$!
 check "the storm is counted" xw_wait 20 xw_value_ge "$SLOT" errors-vm_err 200
-pid=$XW_PID
 ms=$(xw_stop)
 kill "$storm" 2>/dev/null
 wait "$storm" 2>/dev/null
 echo "# collectd exited $ms ms after SIGTERM in a storm"
 check "collectd exits within 10 s of SIGTERM in a storm (took $ms ms)" test "$ms" -lt 10000
-check "the kernel released collectd's DRM file" \
-	xw_wait 10 eval "! xw_ctl clients | awk '\$2 == $pid' | grep -q ."
+check "the kernel released collectd's DRM file ($OWN)" \
+	xw_wait 10 eval "! xw_ctl clients | awk '\$1 == \"$OWN\"' | grep -q ."
 holders() {
 	local p
 	for p in /proc/[0-9]*; do
@@ -49,6 +48,5 @@ check "no process but the workload holds a DRM node ($(holders | tr '\n' ' '))" 
 check "no process of collectd's left" xw_wait 10 eval '! pgrep -f "$T/collectd.conf" >/dev/null'
 check "the workload's file is still open and its own" \
 	bash -c "'$XW_CTL' clients | awk '\$2 == $CPID' | grep -q ."
-exec {CFD}>&-
-wait "$CPID" 2>/dev/null
+xw_client_end 1
 xw_done

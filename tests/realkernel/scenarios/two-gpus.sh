@@ -1,8 +1,8 @@
 #!/bin/bash
 # Real kernel: two GPUs are named by PCI slot from the first value and notification on, even the one whose driver was unbound when collectd started; no series is ever named after a node.
 # vm-run: --gpus 2 --udev
-XW_KERNEL=real
 . "$XW_SRCDIR/tests/integration/lib.sh"
+xw_real_only
 
 S0=$(xw_slot /dev/dri/renderD128)
 S1=$(xw_slot /dev/dri/renderD129)

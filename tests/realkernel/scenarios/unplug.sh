@@ -1,8 +1,8 @@
 #!/bin/bash
 # Real kernel: a GPU removed from the PCI bus is noticed within seconds (gauge-listening 0, FAILURE, its DRM file closed) and, rescanned, listened to again under the same name.
 # vm-run: --gpus 1 --udev
-XW_KERNEL=real
 . "$XW_SRCDIR/tests/integration/lib.sh"
+xw_real_only
 
 NODE=/dev/dri/renderD128
 SLOT=$(xw_slot $NODE)

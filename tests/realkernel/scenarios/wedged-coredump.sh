@@ -1,8 +1,8 @@
 #!/bin/bash
 # Real kernel and real udev: a WEDGED= change uevent and a devcoredump of the GPU become a FAILURE and a WARNING notification and their counters.
 # vm-run: --gpus 1 --udev
-XW_KERNEL=real
 . "$XW_SRCDIR/tests/integration/lib.sh"
+xw_real_only
 
 NODE=/dev/dri/renderD128
 SLOT=$(xw_slot $NODE)
