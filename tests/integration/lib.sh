@@ -117,7 +117,8 @@ xw_cleanup() {
 	fi
 	if [ "$XW_FAILED" -ne 0 ]; then
 		# A guest's /tmp vanishes with it: vm-run carries $XW_VM_OUT out.
-		if [ -n "${XW_VM_OUT:-}" ] && cp -a "$T" "$XW_VM_OUT/" 2>/dev/null; then
+		# (9p refuses to create fifos: the workloads' stdins go first.)
+		if [ -n "${XW_VM_OUT:-}" ] && find "$T" -type p -delete && cp -a "$T" "$XW_VM_OUT/" 2>/dev/null; then
 			echo "# kept $XW_VM_OUT/$(basename "$T") for inspection; collectd.log:"
 		else
 			echo "# kept $T for inspection; collectd.log:"

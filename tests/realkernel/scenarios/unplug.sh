@@ -1,6 +1,6 @@
 #!/bin/bash
 # Real kernel: a GPU removed from the PCI bus is noticed within seconds (gauge-listening 0, FAILURE, its DRM file closed) and, rescanned, listened to again under the same name.
-# vm-run: --gpus 1 --udev
+# vm-run: --gpus 1 --udev --timeout 240
 . "$XW_SRCDIR/tests/integration/lib.sh"
 xw_real_only
 
