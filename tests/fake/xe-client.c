@@ -60,6 +60,10 @@ static const char usage_text[] =
     "  -x, --exit-after-ms MS   exit (0) after MS ms at the latest\n"
     "  -S, --no-stdin           ignore stdin (a background job's stdin is\n"
     "                           /dev/null, which is EOF at once)\n"
+    "  -f, --fork               once the files are open, fork: the child\n"
+    "                           holds a dup of each (the same DRM files),\n"
+    "                           prints 'forked PARENT CHILD', and both wait\n"
+    "                           as above (a file shared by two processes)\n"
     "  -h, --help               this text\n";
 
 static const char *prog = "xe-client";
@@ -114,13 +118,14 @@ int main(int argc, char **argv) {
       {"close-after-ms", required_argument, NULL, 'c'},
       {"exit-after-ms", required_argument, NULL, 'x'},
       {"no-stdin", no_argument, NULL, 'S'},
+      {"fork", no_argument, NULL, 'f'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   long files = 1, close_ms = -1, exit_ms = -1;
-  bool use_stdin = true;
+  bool use_stdin = true, fork_after = false;
   int c;
-  while ((c = getopt_long(argc, argv, "n:c:x:Sh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "n:c:x:Sfh", opts, NULL)) != -1) {
     switch (c) {
     case 'n':
       if (!parse_ms(optarg, &files) || files < 1 || files > MAX_FILES) {
@@ -137,6 +142,9 @@ int main(int argc, char **argv) {
       break;
     case 'S':
       use_stdin = false;
+      break;
+    case 'f':
+      fork_after = true;
       break;
     case 'h':
       fputs(usage_text, stdout);
@@ -193,6 +201,26 @@ int main(int argc, char **argv) {
     }
   }
   fflush(stdout);
+
+  if (fork_after) {
+    pid_t parent = getpid(), child = fork();
+    if (child < 0) {
+      fprintf(stderr, "%s: fork: %s\n", prog, strerror(errno));
+      close_all(fds, &nfds);
+      return EXIT_OPEN;
+    }
+    if (child == 0) {
+      /* A dup besides the inherited fd: two descriptors of each file in
+       * this process, one more in the parent. */
+      for (int i = 0, n = nfds; i < n && nfds < MAX_FILES; i++) {
+        int d = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+        if (d >= 0)
+          fds[nfds++] = d;
+      }
+      printf("forked %d %d\n", (int)parent, (int)getpid());
+      fflush(stdout);
+    }
+  }
 
   long long start = now_ms();
   bool done = false;

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Real kernel: a workload's exit releases its DRM file, whose removal record ends the plugin's watch on it; another workload's watch goes on.
+# Real kernel: a workload's exit releases its DRM file, whose removal record ends the plugin's watch on it, while other workloads' watches go on; a file shared by two processes ends only when the last lets go.
 # vm-run: --gpus 1
 . "$XW_SRCDIR/tests/integration/lib.sh"
 xw_real_only
@@ -13,16 +13,22 @@ xw_config "  Device \"$NODE\"
 xw_start
 check "listening on $NODE as $SLOT" xw_wait 30 xw_log_has "$NODE ($SLOT): listening for VM errors"
 
-for i in 1 2; do
-	xw_client $i -- $NODE
-	eval "PID$i=\$XW_CPID"
-done
-for i in 1 2; do
+# Workload 3 forks once its file is open: parent and child share it.
+xw_client 1 -- $NODE
+PID1=$XW_CPID
+xw_client 2 -- $NODE
+PID2=$XW_CPID
+xw_client 3 -- --fork $NODE
+PID3=$XW_CPID
+for i in 1 2 3; do
 	xw_client_open $i
 	eval "ID$i=\$(xw_client_id $i)"
 done
-check "both attached" xw_wait 20 eval 'xw_log_has "pid $PID1 (xe-client), DRM client $ID1" &&
-	xw_log_has "pid $PID2 (xe-client), DRM client $ID2"'
+check "workload 3 forked" xw_wait 20 grep -q '^forked ' "$T/client3.out"
+CHILD3=$(awk '/^forked /{print $3}' "$T/client3.out")
+check "all three attached" xw_wait 20 eval 'xw_log_has "pid $PID1 (xe-client), DRM client $ID1" &&
+	xw_log_has "pid $PID2 (xe-client), DRM client $ID2" && xw_log_has "DRM client $ID3"'
+attached() { grep -c "watching the VMs of pid [0-9]* (xe-client), DRM client $1\\(,\\|\$\\)" "$T/collectd.log"; }
 
 xw_client_end 1
 check "the kernel released workload 1's file" \
@@ -38,6 +44,21 @@ check "workload 2 still heard" xw_wait 20 xw_notifs_ge 1 \
 check "errors-vm_err = 1" xw_wait 20 xw_value_is "$SLOT" errors-vm_err 1
 check "no release logged for workload 2" eval '! xw_log_has "released DRM client $ID2"'
 check "gauge-listening = 1" xw_value_is "$SLOT" gauge-listening 1
+
+# The shared file outlives the parent: no removal, still watched, once.
+kill -TERM "$PID3"
+check "workload 3's parent exits" xw_wait 20 xw_exited "$PID3"
+wait "$PID3" 2>/dev/null
+xw_post_vm_err_client "$ID3" 11 ENOMEM 2
+check "the shared file's VM errors still heard after the parent's exit" xw_wait 20 xw_notifs_ge 2 \
+	"vm_id: 11" "drm_client_id: $ID3"
+check "errors-vm_err = 3" xw_wait 20 xw_value_is "$SLOT" errors-vm_err 3
+check "its watch not ended while the child holds it" eval '! xw_log_has "released DRM client $ID3"'
+check "the shared file attached once ($(attached "$ID3") times)" test "$(attached "$ID3")" -eq 1
+xw_client_end 3 # the child reads the same stdin
+check "workload 3's child exits" xw_wait 20 xw_exited "$CHILD3"
+check "the shared file's watch ended with the child" xw_wait 20 xw_log_has \
+	"released DRM client $ID3; its watch ended"
 
 xw_client_end 2
 check "workload 2's watch ended too" xw_wait 20 xw_log_has \
