@@ -1,6 +1,6 @@
 #!/bin/bash
 # Real kernel: two GPUs are named by PCI slot from the first value and notification on, even the one whose driver was unbound when collectd started; no series is ever named after a node.
-# vm-run: --gpus 2 --udev
+# vm-run: --gpus 2 --udev --timeout 240
 . "$XW_SRCDIR/tests/integration/lib.sh"
 xw_real_only
 
@@ -45,9 +45,10 @@ check "no notification crossed GPUs" test "$(xw_notifs "PluginInstance: $S0" "vm
 ms=$(xw_stop)
 echo "# collectd exited $ms ms after SIGTERM"
 # Every name collectd's consumers ever saw.
+slots=$(printf '%s\n' "$S0" "$S1" | sort | tr '\n' ' ')
 names=$(sed -n 's/^PluginInstance: //p' "$T"/notifs/n.* | sort -u | tr '\n' ' ')
-check "notifications name only the two slots ($names)" test "$names" = "$(printf '%s\n' "$S0" "$S1" | sort | tr '\n' ' ')"
+check "notifications name only the two slots ($names)" test "$names" = "$slots"
 series=$(xw_instances | sort | tr '\n' ' ')
-check "csv series named only by the two slots ($series)" test "$series" = "$names"
+check "csv series named only by the two slots ($series)" test "$series" = "$slots"
 check "no series named after a node" bash -c "! ls '$T/csv/$XW_HOST' | grep -q -e render -e card -e pci-"
 xw_done
