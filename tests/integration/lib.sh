@@ -333,6 +333,21 @@ xw_client_end() {
 	kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 }
+# xw_kernel_has_file ID [PID]: the real kernel lists an open DRM file with
+# drm-client-id ID (opened by PID).
+xw_kernel_has_file() {
+	xw_ctl clients | awk -v id="$1" -v pid="${2:-}" \
+		'$1 == id && (pid == "" || $2 == pid) { f = 1 } END { exit !f }'
+}
+# xw_check_listening NODE: one check that collectd listens on NODE under
+# the name xw_name gives.
+xw_check_listening() {
+	local name
+	name=$(xw_name "$1")
+	check "listening on $1 as $name" xw_wait 30 xw_log_has "$1 ($name): listening for VM errors"
+}
+# xw_stop_told: xw_stop, and say how long collectd took.
+xw_stop_told() { echo "# collectd exited $(xw_stop) ms after SIGTERM"; }
 # xw_post_vm_err NODE VM ERRNO-NAME [COUNT]: COUNT (1) VM_ERR records for
 # VM, posted to collectd's own DRM file of NODE by either kernel.
 xw_post_vm_err() {

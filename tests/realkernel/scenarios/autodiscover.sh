@@ -12,8 +12,8 @@ xw_config "  AutoDiscover true
 xw_start
 check "found renderD128" xw_wait 30 xw_log_has "AutoDiscover: found /dev/dri/renderD128"
 check "found renderD129" xw_wait 30 xw_log_has "AutoDiscover: found /dev/dri/renderD129"
-check "listening on $S0" xw_wait 30 xw_log_has "/dev/dri/renderD128 ($S0): listening for VM errors"
-check "listening on $S1" xw_wait 30 xw_log_has "/dev/dri/renderD129 ($S1): listening for VM errors"
+xw_check_listening /dev/dri/renderD128
+xw_check_listening /dev/dri/renderD129
 check "no card node discovered" eval '! xw_log_has "AutoDiscover: found /dev/dri/card"'
 
 xw_post_vm_err /dev/dri/renderD128 1 ENOMEM
@@ -22,8 +22,7 @@ check "$S0 errors-vm_err = 1" xw_wait 20 xw_value_is "$S0" errors-vm_err 1
 check "$S1 errors-vm_err = 2" xw_wait 20 xw_value_is "$S1" errors-vm_err 2
 check "$S1 notified under its slot" xw_wait 20 xw_notifs_ge 2 \
 	"PluginInstance: $S1" "VM 2 on $S1 failed: EFAULT"
-ms=$(xw_stop)
-echo "# collectd exited $ms ms after SIGTERM"
+xw_stop_told
 series=$(xw_instances | sort | tr '\n' ' ')
 check "series named by the two slots only ($series)" \
 	test "$series" = "$(printf '%s\n' "$S0" "$S1" | sort | tr '\n' ' ')"

@@ -11,7 +11,7 @@ xw_config "  Device \"$NODE\"
   ClientScanInterval 0.5
   NotificationLimit 100"
 xw_start
-check "listening on $NODE as $SLOT" xw_wait 30 xw_log_has "$NODE ($SLOT): listening for VM errors"
+xw_check_listening $NODE
 OWN=$(xw_own_client $NODE)
 check "collectd's own DRM file known ($OWN)" test -n "$OWN"
 
@@ -20,7 +20,7 @@ CPID=$XW_CPID
 xw_client_open 1
 CID=$(xw_client_id 1)
 check "the workload's drm-client-id ($CID) is the kernel's" \
-	bash -c "'$XW_CTL' clients | awk '\$1 == \"$CID\" && \$2 == \"$CPID\"' | grep -q ."
+	xw_kernel_has_file "$CID" "$CPID"
 check "attach logged" xw_wait 20 xw_log_has \
 	"$NODE ($SLOT): watching the VMs of pid $CPID (xe-client), DRM client $CID"
 held=$(xw_fd_client_ids "$XW_PID" | tr '\n' ' ')
@@ -39,6 +39,5 @@ check "no pid meta on it" test "$(xw_notifs "vm_id: 6" "pid: ")" -eq 0
 check "errors-vm_err = 3" xw_wait 20 xw_value_is "$SLOT" errors-vm_err 3
 
 xw_client_end 1
-ms=$(xw_stop)
-echo "# collectd exited $ms ms after SIGTERM"
+xw_stop_told
 xw_done

@@ -11,7 +11,7 @@ xw_config "  Device \"$NODE\"
   ClientScanInterval 0.5
   NotificationLimit 100"
 xw_start
-check "listening on $NODE as $SLOT" xw_wait 30 xw_log_has "$NODE ($SLOT): listening for VM errors"
+xw_check_listening $NODE
 
 # Workload 3 forks once its file is open: parent and child share it.
 xw_client 1 -- $NODE
@@ -32,7 +32,7 @@ attached() { grep -c "watching the VMs of pid [0-9]* (xe-client), DRM client $1\
 
 xw_client_end 1
 check "the kernel released workload 1's file" \
-	xw_wait 10 eval "! xw_ctl clients | awk '\$1 == \"$ID1\"' | grep -q ."
+	xw_wait 10 eval '! xw_kernel_has_file "$ID1"'
 # The removal record, not a later scan, ended it: no "(no process holds it
 # any more ...)" after the line.
 check "its watch ended by the kernel's removal record" xw_wait 20 \
@@ -63,6 +63,5 @@ check "the shared file's watch ended with the child" xw_wait 20 xw_log_has \
 xw_client_end 2
 check "workload 2's watch ended too" xw_wait 20 xw_log_has \
 	"pid $PID2 (xe-client) released DRM client $ID2; its watch ended"
-ms=$(xw_stop)
-echo "# collectd exited $ms ms after SIGTERM"
+xw_stop_told
 xw_done

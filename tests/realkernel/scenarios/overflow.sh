@@ -43,6 +43,5 @@ check "WARNING notification for the loss" xw_wait 20 xw_notifs_ge 1 \
 xw_post_vm_err $NODE 3 ETIME 2
 check "errors-vm_err = $((3 + ring)) after the burst" xw_wait 20 xw_value_is "$SLOT" errors-vm_err $((3 + ring))
 check "still listening" xw_value_is "$SLOT" gauge-listening 1
-ms=$(xw_stop)
-echo "# collectd exited $ms ms after SIGTERM"
+xw_stop_told
 xw_done

@@ -10,9 +10,9 @@ check "renderD128 has a name ($SLOT)" test -n "$SLOT"
 xw_config "  Device \"$NODE\"
   NotificationLimit 100"
 xw_start
-check "listening on $NODE as $SLOT" xw_wait 30 xw_log_has "$NODE ($SLOT): listening for VM errors"
+xw_check_listening $NODE
 [ "$XW_BACKEND" = real ] && check "collectd's own DRM file is in the kernel's client list" \
-	bash -c "'$XW_CTL' clients | awk '\$1 == \"$(xw_own_client $NODE)\"' | grep -q ."
+	xw_kernel_has_file "$(xw_own_client $NODE)"
 
 xw_post_vm_err $NODE 3 ENOMEM 2
 xw_post_vm_err $NODE 7 ENOSPC
@@ -42,7 +42,6 @@ if [ "$XW_BACKEND" = real ]; then
 	check "no series named after the node" bash -c "! ls '$T/csv/$XW_HOST' | grep -q render"
 fi
 check "one series directory, named $SLOT" test "$(xw_instances)" = "$SLOT"
-ms=$(xw_stop)
-echo "# collectd exited $ms ms after SIGTERM"
+xw_stop_told
 check "no ERROR in the log" bash -c "! grep -q '\[error\]' '$T/collectd.log'"
 xw_done

@@ -12,7 +12,7 @@ xw_config "  Device \"$NODE\"
   ClientScanInterval 0.5
   NotificationLimit 5"
 xw_start
-check "listening on $NODE as $SLOT" xw_wait 30 xw_log_has "$NODE ($SLOT): listening for VM errors"
+xw_check_listening $NODE
 OWN=$(xw_own_client $NODE)
 check "collectd's own DRM file known ($OWN)" test -n "$OWN"
 xw_client 1 -- $NODE
@@ -35,7 +35,7 @@ wait "$storm" 2>/dev/null
 echo "# collectd exited $ms ms after SIGTERM in a storm"
 check "collectd exits within 10 s of SIGTERM in a storm (took $ms ms)" test "$ms" -lt 10000
 check "the kernel released collectd's DRM file ($OWN)" \
-	xw_wait 10 eval "! xw_ctl clients | awk '\$1 == \"$OWN\"' | grep -q ."
+	xw_wait 10 eval '! xw_kernel_has_file "$OWN"'
 holders() {
 	local p
 	for p in /proc/[0-9]*; do
@@ -47,6 +47,6 @@ check "no process but the workload holds a DRM node ($(holders | tr '\n' ' '))" 
 	xw_wait 10 eval 'test -z "$(holders)"'
 check "no process of collectd's left" xw_wait 10 eval '! pgrep -f "$T/collectd.conf" >/dev/null'
 check "the workload's file is still open and its own" \
-	bash -c "'$XW_CTL' clients | awk '\$2 == $CPID' | grep -q ."
+	xw_kernel_has_file "$(xw_client_id 1)" "$CPID"
 xw_client_end 1
 xw_done

@@ -20,7 +20,7 @@ xw_config "  Device \"/dev/dri/renderD128\"
   MaxRetryInterval 1
   NotificationLimit 100"
 xw_start
-check "listening on $S0" xw_wait 30 xw_log_has "/dev/dri/renderD128 ($S0): listening for VM errors"
+xw_check_listening /dev/dri/renderD128
 check "FAILURE for the unbound GPU, named $S1" xw_wait 20 xw_notifs_ge 1 \
 	"Severity: FAILURE" "PluginInstance: $S1" "TypeInstance: listening" "Not listening on $S1"
 check "values dispatched while it is unbound, gauge-listening $S1 = 0" \
@@ -42,8 +42,7 @@ check "$S1's notification names $S1" xw_wait 20 xw_notifs_ge 1 \
 	"PluginInstance: $S1" "vm_id: 7" "VM 7 on $S1 failed: ENOSPC"
 check "no notification crossed GPUs" test "$(xw_notifs "PluginInstance: $S0" "vm_id: 7")" -eq 0
 
-ms=$(xw_stop)
-echo "# collectd exited $ms ms after SIGTERM"
+xw_stop_told
 # Every name collectd's consumers ever saw.
 slots=$(printf '%s\n' "$S0" "$S1" | sort | tr '\n' ' ')
 names=$(sed -n 's/^PluginInstance: //p' "$T"/notifs/n.* | sort -u | tr '\n' ' ')

@@ -11,7 +11,7 @@ xw_config "  Device \"$NODE\"
   MaxRetryInterval 1
   NotificationLimit 100"
 xw_start
-check "listening on $NODE as $SLOT" xw_wait 30 xw_log_has "$NODE ($SLOT): listening for VM errors"
+xw_check_listening $NODE
 xw_post_vm_err $NODE 1 ENOMEM
 check "errors-vm_err = 1 before the unplug" xw_wait 20 xw_value_is "$SLOT" errors-vm_err 1
 check "collectd holds its DRM file" xw_holds_dri "$XW_PID"
@@ -41,7 +41,6 @@ xw_post_vm_err $NODE 2 ENOSPC
 check "VM_ERR heard again on the new device" xw_wait 20 xw_notifs_ge 1 \
 	"PluginInstance: $SLOT" "VM 2 on $SLOT failed: ENOSPC"
 check "errors-vm_err = 2, one series across the gap" xw_wait 20 xw_value_is "$SLOT" errors-vm_err 2
-ms=$(xw_stop)
-echo "# collectd exited $ms ms after SIGTERM"
+xw_stop_told
 check "one series directory, named $SLOT" test "$(xw_instances)" = "$SLOT"
 xw_done

@@ -9,7 +9,7 @@ SLOT=$(xw_slot $NODE)
 xw_config "  Device \"$NODE\"
   WatchUevents true"
 xw_start
-check "listening on $NODE as $SLOT" xw_wait 30 xw_log_has "$NODE ($SLOT): listening for VM errors"
+xw_check_listening $NODE
 check "no udev warning" eval '! xw_log_has "cannot listen to udev events"'
 check "errors-wedged = 0 at start" xw_wait 20 xw_value_is "$SLOT" errors-wedged 0
 
@@ -28,6 +28,5 @@ path=$(sed -n 's/^coredump: //p' "$T"/notifs/n.* | head -n 1)
 check "the coredump it names exists ($path)" test -e "$path"
 check "errors-coredump = 1" xw_wait 20 xw_value_is "$SLOT" errors-coredump 1
 check "errors-wedged still 1" xw_value_is "$SLOT" errors-wedged 1
-ms=$(xw_stop)
-echo "# collectd exited $ms ms after SIGTERM"
+xw_stop_told
 xw_done
