@@ -62,6 +62,10 @@ static const char usage_text[] =
     "                           to one with control characters\n"
     "  -S, --no-stdin           ignore stdin (a background job's stdin is\n"
     "                           /dev/null, which is EOF at once)\n"
+    "  -f, --fork               once the files are open, fork: the child\n"
+    "                           holds a dup of each (the same DRM files),\n"
+    "                           prints 'forked PARENT CHILD', and both wait\n"
+    "                           as above (a file shared by two processes)\n"
     "  -h, --help               this text\n";
 
 static const char *prog = "xe-client";
@@ -117,13 +121,14 @@ int main(int argc, char **argv) {
       {"exit-after-ms", required_argument, NULL, 'x'},
       {"no-stdin", no_argument, NULL, 'S'},
       {"comm", required_argument, NULL, 'C'},
+      {"fork", no_argument, NULL, 'f'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   long files = 1, close_ms = -1, exit_ms = -1;
-  bool use_stdin = true;
+  bool use_stdin = true, fork_after = false;
   int c;
-  while ((c = getopt_long(argc, argv, "n:c:x:C:Sh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "n:c:x:C:Sfh", opts, NULL)) != -1) {
     switch (c) {
     case 'n':
       if (!parse_ms(optarg, &files) || files < 1 || files > MAX_FILES) {
@@ -147,6 +152,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: cannot set comm: %s\n", prog, strerror(errno));
         return EXIT_USAGE;
       }
+      break;
+    case 'f':
+      fork_after = true;
       break;
     case 'h':
       fputs(usage_text, stdout);
@@ -203,6 +211,26 @@ int main(int argc, char **argv) {
     }
   }
   fflush(stdout);
+
+  if (fork_after) {
+    pid_t parent = getpid(), child = fork();
+    if (child < 0) {
+      fprintf(stderr, "%s: fork: %s\n", prog, strerror(errno));
+      close_all(fds, &nfds);
+      return EXIT_OPEN;
+    }
+    if (child == 0) {
+      /* A dup besides the inherited fd: two descriptors of each file in
+       * this process, one more in the parent. */
+      for (int i = 0, n = nfds; i < n && nfds < MAX_FILES; i++) {
+        int d = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+        if (d >= 0)
+          fds[nfds++] = d;
+      }
+      printf("forked %d %d\n", (int)parent, (int)getpid());
+      fflush(stdout);
+    }
+  }
 
   long long start = now_ms();
   bool done = false;

@@ -4,7 +4,6 @@
 # reported with their pid and cgroup, and released when they exit.
 . "$XW_SRCDIR/tests/integration/lib.sh"
 
-XW_CLIENT=$XW_BUILDDIR/tests/fake/xe-client
 [ -x "$XW_CLIENT" ] || xw_skip "$XW_CLIENT is not built"
 ID64=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 export XE_FAKE_PROCROOT=$T/proc
@@ -20,37 +19,14 @@ xw_config "  Device \"/dev/dri/renderD128\"
 xw_start
 check "subscribed" xw_wait 10 xw_watches_ge /dev/dri/renderD128 1
 
-# start_client N CGROUP-LINE: a workload with one xe DRM file, which exits
-# when its stdin (fifo N) closes. Sets CPID.
-start_client() {
-	mkfifo "$T/client$1.in"
-	env -u XE_FAKE_CTL XE_FAKE_CGROUP="$2" \
-		LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$XW_FAKE_LIB" \
-		"$XW_CLIENT" /dev/dri/renderD128 <"$T/client$1.in" >"$T/client$1.out" 2>&1 &
-	CPID=$!
-}
-client_id() { awk '/^client /{print $3; exit}' "$T/client$1.out"; }
-# exited PID: gone or a zombie (our child, reaped by end_client).
-exited() { ! kill -0 "$1" 2>/dev/null || grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
-# end_client PID: a bounded wait for a client whose stdin was closed; one
-# that does not exit fails the check and is killed, never hangs the test.
-end_client() {
-	check "client $1 exits when its stdin closes" xw_wait 10 exited "$1"
-	kill -9 "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-}
-
-# Both start before either fifo has a writer, so neither inherits the
-# other's: each sees EOF exactly when its own is closed.
-start_client 1 "0::/system.slice/docker-$ID64.scope"
-PID1=$CPID
-start_client 2 "0::/user.slice/user-1000.slice/session-2.scope"
-PID2=$CPID
-exec {FD1}>"$T/client1.in" {FD2}>"$T/client2.in"
-check "client 1 started" xw_wait 10 grep -q '^client ' "$T/client1.out"
-check "client 2 started" xw_wait 10 grep -q '^client ' "$T/client2.out"
-ID1=$(client_id 1)
-ID2=$(client_id 2)
+xw_client 1 XE_FAKE_CGROUP="0::/system.slice/docker-$ID64.scope" -- /dev/dri/renderD128
+PID1=$XW_CPID
+xw_client 2 XE_FAKE_CGROUP="0::/user.slice/user-1000.slice/session-2.scope" -- /dev/dri/renderD128
+PID2=$XW_CPID
+xw_client_open 1
+xw_client_open 2
+ID1=$(xw_client_id 1)
+ID2=$(xw_client_id 2)
 check "two clients with distinct ids ($ID1, $ID2)" test "$ID1" != "$ID2"
 
 check "both clients attached" xw_wait 10 \
@@ -74,8 +50,7 @@ check "no container_id for client 2" \
 check "counters per device: errors-vm_err = 3" xw_wait 10 xw_value_is renderD128 errors-vm_err 3
 
 # Client 1 exits: its watch ends, client 2's goes on.
-exec {FD1}>&-
-end_client "$PID1"
+xw_client_end 1
 check "client 1's release logged" xw_wait 10 xw_log_has \
 	"pid $PID1 (xe-client) released DRM client $ID1; its watch ended"
 # The simulated kernel either has no such file any more or no watch on it.
@@ -94,8 +69,7 @@ xw_inject pause-reads on >/dev/null
 out=$(xw_inject vm-err --client "$ID2" --vm 11 --errno ENOMEM --count 100)
 queued=$(echo "$out" | awk '{print $2}')
 check "the flood filled the ring ($out)" test "$(echo "$out" | awk '{print $3}')" -gt 0
-exec {FD2}>&-
-end_client "$PID2"
+xw_client_end 2
 check "the simulated kernel released client 2's file" xw_wait 10 eval '! client_listed "$ID2"'
 xw_inject pause-reads off >/dev/null
 check "every flood record read was counted" \
