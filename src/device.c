@@ -99,8 +99,25 @@ int xw_node_driver(const char *node, char *out, size_t len) {
   return 0;
 }
 
+/* udev's /dev/dri/by-path/pci-DDDD:BB:DD.F-render (or -card) names the GPU
+ * even while the link dangles: the driver is not bound yet. */
+static int by_path_slot(const char *node, char *out, size_t len) {
+  const char *base = strrchr(node, '/');
+  base = base != NULL ? base + 1 : node;
+  unsigned dom, bus, dev, fn;
+  int end = 0;
+  if (sscanf(base, "pci-%4x:%2x:%2x.%1u-%n", &dom, &bus, &dev, &fn, &end) !=
+          4 ||
+      end != 17 ||
+      (strcmp(base + end, "render") != 0 && strcmp(base + end, "card") != 0))
+    return -EINVAL;
+  snprintf(out, len, "%.12s", base + 4);
+  return 0;
+}
+
 void xw_node_display_name(const char *node, char *out, size_t len) {
-  if (xw_node_pci_slot(node, out, len) != 0)
+  if (xw_node_pci_slot(node, out, len) != 0 &&
+      by_path_slot(node, out, len) != 0)
     node_name(node, out, len);
 }
 

@@ -176,6 +176,24 @@ START_TEST(failed_device_named_by_gpu) {
 END_TEST
 
 /* One GPU listed several ways is watched once; the render node is kept. */
+/* A by-path link that dangles at start (driver not bound yet) still names
+ * its GPU by slot, so the later OKAY resolves the same alert. */
+START_TEST(dangling_by_path_named_by_slot) {
+  char name[XW_NAME_LEN];
+  xw_node_display_name("/nonexistent/by-path/pci-0000:00:02.0-render", name,
+                       sizeof(name));
+  ck_assert_str_eq(name, "0000:00:02.0");
+  xw_node_display_name("/nonexistent/by-path/pci-0000:0a:1f.7-card", name,
+                       sizeof(name));
+  ck_assert_str_eq(name, "0000:0a:1f.7");
+  xw_node_display_name("/nonexistent/by-path/pci-0000:00:02.0-renderx", name,
+                       sizeof(name));
+  ck_assert_str_eq(name, "pci-0000:00:02.0-renderx");
+  xw_node_display_name("/nonexistent/renderD129", name, sizeof(name));
+  ck_assert_str_eq(name, "renderD129");
+}
+END_TEST
+
 START_TEST(same_gpu_listed_twice) {
   struct xw_config cfg;
   xw_config_init(&cfg);
@@ -255,6 +273,7 @@ static Suite *device_suite(void) {
   tcase_add_checked_fixture(tc, sysfs_setup, sysfs_teardown);
   tcase_add_test(tc, pci_slot_by_device_number);
   tcase_add_test(tc, failed_device_named_by_gpu);
+  tcase_add_test(tc, dangling_by_path_named_by_slot);
   tcase_add_test(tc, same_gpu_listed_twice);
   tcase_add_test(tc, render_node_kept_over_card);
   suite_add_tcase(s, tc);
