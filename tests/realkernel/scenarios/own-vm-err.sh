@@ -8,6 +8,7 @@ xw_devices "$NODE driver=xe"
 SLOT=$(xw_name $NODE)
 check "renderD128 has a name ($SLOT)" test -n "$SLOT"
 xw_config "  Device \"$NODE\"
+  WatchClients false
   NotificationLimit 100"
 xw_start
 xw_check_listening $NODE
@@ -28,7 +29,8 @@ check "errors-vm_err-ENOSPC = 1" xw_wait 10 xw_value_is "$SLOT" errors-vm_err-EN
 check "errors-lost = 0" xw_value_is "$SLOT" errors-lost 0
 check "gauge-listening = 1" xw_value_is "$SLOT" gauge-listening 1
 
-# Scope: another process's DRM file, not attached (WatchClients false).
+# Scope: another process's DRM file, not attached (WatchClients false; it
+# is on by default).
 # The fake only knows the DRM files of the process it is preloaded in.
 if [ "$XW_BACKEND" = real ]; then
 	xw_client 1 -- $NODE
