@@ -2067,7 +2067,7 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--dir") == 0)
       opt.dir = v;
     else if (strcmp(a, "--records") == 0)
-      opt.records = num_arg(v, 10000, 100000000);
+      opt.records = num_arg(v, 1000, 100000000);
     else if (strcmp(a, "--devices") == 0)
       opt.ndev = (unsigned)num_arg(v, 2, 200);
     else if (strcmp(a, "--idle-seconds") == 0)
