@@ -29,7 +29,7 @@ make -s -C "$builddir" tests/fake/libxefake.la >&2
 fake=$builddir/tests/fake/.libs/libxefake.so
 bin=$builddir/tests/bench/xw-bench
 
-make -s -C "$builddir" tests/bench/xw-bench >&2
+make -s -C "$builddir" tests/bench/xw-bench tests/fake/xe-client >&2
 
 # The guest's share: the same counts, smaller in a smoke run (TCG is slow).
 rk_args="--records 25600 --devices 4 --idle-seconds 10"

@@ -35,13 +35,16 @@
 #include "bench.h"
 
 #include <dirent.h>
+#include <ftw.h>
 #include <sched.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
 #include "device.h"
+#include "discovery.h"
 #include "dispatch.h"
 #include "listener-internal.h"
 #include "listener.h"
@@ -276,6 +279,10 @@ static struct bench_thread *new_thread(const char *name, size_t before) {
   return t[n - 1];
 }
 
+/* ProcRoot of the readers that watch clients: a phase may point it at a
+ * procfs fixture. */
+static const char *reader_proc_root = "/proc";
+
 /* notify_limit: xe_watch's NotificationLimit (0: every VM error is
  * notified, as the baseline does; the shipped default is 10).
  * client_scan: 0, or WatchClients true scanning /proc at that interval. */
@@ -325,7 +332,7 @@ static void reader_up(struct reader *r, bool xw, const char *kind, size_t n,
       .retry_min = r->cfg.retry_interval,
       .retry_max = r->cfg.retry_max,
       .queue_vm_errs = r->cfg.send_notification,
-      .proc_root = r->cfg.watch_clients ? "/proc" : NULL,
+      .proc_root = r->cfg.watch_clients ? reader_proc_root : NULL,
       .client_scan = r->cfg.client_scan,
       .uevents = r->cfg.watch_uevents,
   };
@@ -1187,6 +1194,235 @@ static void phase_idle(bool unused) {
   reader_down(&x);
 }
 
+/* ---- workload discovery: attach latency, scan cost ---------------------- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw) {
+  (void)st, (void)ftw;
+  return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void remove_tree(const char *root) {
+  nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void make_dir(const char *fmt, ...) {
+  char p[PATH_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(p, sizeof(p), fmt, ap);
+  va_end(ap);
+  if (mkdir(p, 0755) != 0 && errno != EEXIST)
+    die("mkdir %s: %s", p, STRERRNO);
+}
+
+/* A procfs fixture of n processes, none holding a DRM file, each with the
+ * fds, comm and cgroup a daemon has: what a scan walks past on a busy
+ * host. Written by the real kernel (the parent is not under the fake). */
+static void make_procfs(const char *root, unsigned n) {
+  static const char *const links[] = {
+      "/dev/null",           "pipe:[40917]",
+      "socket:[40918]",      "anon_inode:[eventpoll]",
+      "/var/log/daemon.log", "/usr/lib/x86_64-linux-gnu/libc.so.6"};
+  make_dir("%s", root);
+  for (unsigned i = 0; i < n; i++) {
+    unsigned pid = 100000 + i;
+    char p[PATH_MAX];
+    make_dir("%s/%u", root, pid);
+    make_dir("%s/%u/fd", root, pid);
+    make_dir("%s/%u/fdinfo", root, pid);
+    for (size_t k = 0; k < STATIC_ARRAY_SIZE(links); k++) {
+      snprintf(p, sizeof(p), "%s/%u/fd/%zu", root, pid, k);
+      if (symlink(links[k], p) != 0)
+        die("symlink %s: %s", p, STRERRNO);
+    }
+    snprintf(p, sizeof(p), "%s/%u/comm", root, pid);
+    FILE *fp = fopen(p, "we");
+    if (fp == NULL)
+      die("%s: %s", p, STRERRNO);
+    fprintf(fp, "daemon%u\n", i);
+    fclose(fp);
+  }
+}
+
+/* The xe-client that belongs with the fake: BUILDDIR/tests/fake/xe-client
+ * beside BUILDDIR/tests/fake/.libs/libxefake.so. */
+static void client_path(char *out, size_t sz) {
+  sstrncpy(out, opt.fake, sz);
+  for (int k = 0; k < 2; k++) {
+    char *slash = strrchr(out, '/');
+    if (slash != NULL)
+      *slash = '\0';
+  }
+  size_t len = strlen(out);
+  snprintf(out + len, sz - len, "/xe-client");
+}
+
+/* Start an xe-client holding one DRM file on node until its stdin closes:
+ * under the fake as collectd's workloads would be, but without the control
+ * socket (ours). Returns its pid; *stdin_wr closes it. */
+static pid_t spawn_client(const char *client, const char *node, int *stdin_wr) {
+  extern char **environ;
+  static char preload[2 * PATH_MAX + 16];
+  const char *old = getenv("LD_PRELOAD"); /* the fake took itself out */
+  snprintf(preload, sizeof(preload), "LD_PRELOAD=%s%s%s", old ? old : "",
+           old && *old ? ":" : "", opt.fake);
+  size_t n = 0;
+  while (environ[n] != NULL)
+    n++;
+  char **envp = calloc(n + 2, sizeof(*envp));
+  if (envp == NULL)
+    die("out of memory");
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], "XE_FAKE_CTL=", 12) != 0 &&
+        strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+      envp[m++] = environ[i];
+  envp[m++] = preload;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    die("pipe2: %s", STRERRNO);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[0], STDIN_FILENO);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY,
+                                   0);
+  char *argv[] = {"xe-client", (char *)node, NULL};
+  pid_t pid;
+  int err = posix_spawn(&pid, client, &fa, NULL, argv, envp);
+  posix_spawn_file_actions_destroy(&fa);
+  free(envp);
+  close(fds[0]);
+  if (err != 0)
+    die("%s: %s", client, STRERROR(err));
+  *stdin_wr = fds[1];
+  return pid;
+}
+
+#define ATTACH_WORKLOADS 50
+#define ATTACH_INTERVAL_NS 200000000u
+
+/* xe_watch with the default client settings (opens heard, a 60 s scan) on
+ * one device whose node is a real file, so that inotify hears its opens:
+ * workloads start one by one, each timed from just before it is spawned
+ * (exec and the fake's set-up included) to its watch being live. */
+static void phase_attach(bool unused) {
+  (void)unused;
+  char root[PATH_MAX], client[PATH_MAX];
+  snprintf(root, sizeof(root), "%s/attach-proc", opt.dir);
+  reader_proc_root = root;
+  client_path(client, sizeof(client));
+  if (access(client, X_OK) != 0)
+    die("%s: %s", client, STRERRNO);
+  struct reader r;
+  reader_up(&r, true, "at", 1, false, 0, TIME_T_TO_CDTIME_T(60));
+  _Atomic unsigned *live = &r.devs[0]->watches.n;
+  usleep(200000); /* the scan that follows the device coming up */
+  unsigned n = scaled(ATTACH_WORKLOADS), ok = 0;
+  uint64_t *lat = calloc(n, sizeof(*lat));
+  pid_t *pids = calloc(n, sizeof(*pids));
+  int *wr = calloc(n, sizeof(*wr));
+  if (lat == NULL || pids == NULL || wr == NULL)
+    die("out of memory");
+  uint64_t start = bench_now_ns();
+  for (unsigned i = 0; i < n; i++) {
+    sleep_until(start + (uint64_t)i * ATTACH_INTERVAL_NS);
+    uint64_t t0 = bench_now_ns();
+    pids[i] = spawn_client(client, r.nodes[0], &wr[i]);
+    while (atomic_load(live) < i + 1 && bench_now_ns() - t0 < 5000000000u)
+      usleep(100);
+    uint64_t t1 = bench_now_ns();
+    sane(atomic_load(live) >= i + 1,
+         "attach: workload %u (pid %d) not watched 5 s after its start", i,
+         (int)pids[i]);
+    if (atomic_load(live) >= i + 1)
+      lat[ok++] = t1 - t0;
+  }
+  for (unsigned i = 0; i < n; i++)
+    close(wr[i]);
+  for (unsigned i = 0; i < n; i++)
+    while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
+      ;
+  /* Their files closed, the kernel (the fake) ends their watches. */
+  uint64_t t = bench_now_ns();
+  while (atomic_load(live) > 0 && bench_now_ns() - t < 5000000000u)
+    usleep(1000);
+  sane(atomic_load(live) == 0,
+       "attach: %u watches still live after every workload exited",
+       atomic_load(live));
+  result("at.n", ok);
+  if (ok > 0)
+    percentiles("at.attach", "", lat, ok);
+  reader_down(&r);
+  free(lat);
+  free(pids);
+  free(wr);
+}
+
+static void count_client(void *ctx, const struct xw_client *c) {
+  (void)c;
+  (*(unsigned *)ctx)++;
+}
+
+static uint64_t thread_cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU and wall time of one full scan of a fixture (the caller's thread, as
+ * the listener would spend it). */
+static void scan_cost(const char *root, const char *key) {
+  unsigned reps = opt.smoke ? 3 : 20, found = 0;
+  xw_discovery_scan(root, "xe", NULL, 0, count_client, &found); /* warm */
+  uint64_t c0 = thread_cpu_ns(), w0 = bench_now_ns();
+  for (unsigned i = 0; i < reps; i++)
+    sane(xw_discovery_scan(root, "xe", NULL, 0, count_client, &found) >= 0,
+         "scan: %s cannot be read", root);
+  uint64_t c1 = thread_cpu_ns(), w1 = bench_now_ns();
+  sane(found == 0, "scan: %u DRM clients found in a fixture without any",
+       found);
+  char k[96];
+  snprintf(k, sizeof(k), "sc.%s_cpu_ns", key);
+  result(k, (double)(c1 - c0) / reps);
+  snprintf(k, sizeof(k), "sc.%s_wall_ns", key);
+  result(k, (double)(w1 - w0) / reps);
+}
+
+#define SCAN_SMALL 1000
+#define SCAN_LARGE 5000
+#define SCAN_LAT_INTERVAL MS_TO_CDTIME_T(1000)
+
+/* Full scans of procfs fixtures of 1,000 and 5,000 processes; then records
+ * posted one per ms while the listener scans the large one every 100 ms:
+ * post to consumer, to compare with the same without scans. */
+static void phase_scan(bool unused) {
+  (void)unused;
+  char small[PATH_MAX], large[PATH_MAX];
+  snprintf(small, sizeof(small), "%s/proc-small", opt.dir);
+  snprintf(large, sizeof(large), "%s/proc-large", opt.dir);
+  result("sc.small_procs", scaled(SCAN_SMALL));
+  result("sc.large_procs", scaled(SCAN_LARGE));
+  scan_cost(small, "small");
+  scan_cost(large, "large");
+
+  if (bench_latency_begin(1u << 20) != 0)
+    die("scan: out of memory");
+  reader_proc_root = large;
+  struct reader r;
+  reader_up(&r, true, "sc", 1, false, 0, SCAN_LAT_INTERVAL);
+  ctl_open();
+  struct snap a, b;
+  snap_take(&r, &a, false);
+  paced(&r, scaled(2000), 1000000u, "sc.lat_scan");
+  snap_take(&r, &b, false);
+  double s = secs(b.t - a.t);
+  result("sc.lat_scan_scans", s / CDTIME_T_TO_DOUBLE(SCAN_LAT_INTERVAL));
+  result("sc.lat_scan_listener_cpu", (double)(b.run_ns - a.run_ns) / s);
+  reader_down(&r);
+  bench_latency_end();
+}
+
 /* ---- the real kernel: a QEMU guest with the xe test driver -------------- */
 
 /* tests/bench/realkernel-bench.sh runs `xw-bench --real-kernel` in a guest
@@ -1341,6 +1577,8 @@ static const struct phase phases[] = {
     {"scale-xw", phase_scale, true, "xe_watch, many devices"},
     {"scale-bl", phase_scale, false, "baseline, many devices"},
     {"idle", phase_idle, true, "both readers idle"},
+    {"attach", phase_attach, true, "xe_watch, workloads attached"},
+    {"scan", phase_scan, true, "xe_watch, procfs scans"},
 };
 
 /* ---- the parent: run the phases, print the table ----------------------- */
@@ -1429,6 +1667,13 @@ static bool run_phase(const struct phase *ph) {
     setenv("LD_PRELOAD", preload, 1);
     setenv("XE_FAKE_DEVICES", table, 1);
     setenv("XE_FAKE_CTL", sock, 1);
+    setenv("XE_FAKE_LIB", opt.fake, 1); /* for the phases' own workloads */
+    if (strcmp(ph->name, "attach") == 0) {
+      /* The workloads show their DRM files there, as /proc would. */
+      char procroot[PATH_MAX];
+      snprintf(procroot, sizeof(procroot), "%s/attach-proc", opt.dir);
+      setenv("XE_FAKE_PROCROOT", procroot, 1);
+    }
     char rec[32], ndev[16], idle[16], notes[16], rate[16], smoke[8];
     snprintf(smoke, sizeof(smoke), "%d", opt.smoke);
     snprintf(rate, sizeof(rate), "%u", opt.storm_rate);
@@ -1487,28 +1732,32 @@ static void write_table(void) {
   if (fp == NULL)
     die("%s: %s", path, STRERRNO);
   fprintf(fp, "# written by xw-bench\n");
-  static const char *kinds[] = {"xw", "bl", "fk", "xc"};
+  static const char *kinds[] = {"xw", "bl", "fk", "xc", "at", "sc"};
   for (size_t k = 0; k < STATIC_ARRAY_SIZE(kinds); k++)
     for (unsigned i = 0; i < opt.ndev; i++)
       fprintf(fp, "%s/%s%u driver=xe\n", opt.dir, kinds[k], i);
   fclose(fp);
+  /* A real file at the attach phase's node: opens of it are heard
+   * (inotify) as a kernel node's would be. */
+  snprintf(path, sizeof(path), "%s/at0", opt.dir);
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    die("%s: %s", path, STRERRNO);
+  close(fd);
+  char p[PATH_MAX];
+  if (phase_wanted("attach")) {
+    snprintf(p, sizeof(p), "%s/attach-proc", opt.dir);
+    make_dir("%s", p);
+  }
+  if (phase_wanted("scan")) {
+    snprintf(p, sizeof(p), "%s/proc-small", opt.dir);
+    make_procfs(p, scaled(SCAN_SMALL));
+    snprintf(p, sizeof(p), "%s/proc-large", opt.dir);
+    make_procfs(p, scaled(SCAN_LARGE));
+  }
 }
 
-static void remove_dir(void) {
-  DIR *d = opendir(opt.dir);
-  if (d == NULL)
-    return;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-      continue;
-    char p[PATH_MAX];
-    snprintf(p, sizeof(p), "%s/%s", opt.dir, e->d_name);
-    unlink(p);
-  }
-  closedir(d);
-  rmdir(opt.dir);
-}
+static void remove_dir(void) { remove_tree(opt.dir); }
 
 /* ---- formatting ---- */
 
@@ -1852,6 +2101,48 @@ static void print_table(void) {
   snprintf(t, sizeof(t), "… CPU per scan of /proc (%.0f processes here)",
            procs.ok ? procs.v : 0);
   row(t, get("xc.scan_cpu_ns"), fig_of(false, 0), f_ns, NEITHER, NULL, -1);
+
+  section("Workload discovery (WatchClients, default settings)");
+  struct fig atn = get("at.n"), at99 = get("at.attach_p99");
+  snprintf(t, sizeof(t),
+           "attach latency, workload spawned → its watch live, p50 (%.0f "
+           "workloads, one every %.0f ms; exec and open() included)",
+           atn.ok ? atn.v : 0, ATTACH_INTERVAL_NS / 1e6);
+  row(t, get("at.attach_p50"), fig_of(false, 0), f_ns, NEITHER, NULL, -1);
+  row("… p99", at99, fig_of(false, 0), f_ns, NEITHER, "< 100 ms",
+      at99.ok ? at99.v < 100e6 : -1);
+  row("… max", get("at.attach_max"), fig_of(false, 0), f_ns, NEITHER, NULL, -1);
+  static const struct {
+    const char *key, *what;
+  } scans[] = {{"small", "small"}, {"large", "large"}};
+  for (size_t i = 0; i < STATIC_ARRAY_SIZE(scans); i++) {
+    char k[64];
+    snprintf(k, sizeof(k), "sc.%s_procs", scans[i].key);
+    struct fig np = get(k);
+    snprintf(t, sizeof(t),
+             "CPU per full scan, procfs fixture of %.0f processes (6 fds, "
+             "none DRM, each)",
+             np.ok ? np.v : 0);
+    snprintf(k, sizeof(k), "sc.%s_cpu_ns", scans[i].key);
+    row(t, get(k), fig_of(false, 0), f_ns, NEITHER, NULL, -1);
+    snprintf(k, sizeof(k), "sc.%s_wall_ns", scans[i].key);
+    row("… wall time per scan (the listener's reads wait that long)", get(k),
+        fig_of(false, 0), f_ns, NEITHER, NULL, -1);
+  }
+  struct fig lp = get("sc.large_procs");
+  snprintf(t, sizeof(t),
+           "record posted → notified while the listener scans %.0f processes "
+           "every %.0f ms, p50 (baseline: its paced run, no scans)",
+           lp.ok ? lp.v : 0, CDTIME_T_TO_DOUBLE(SCAN_LAT_INTERVAL) * 1e3);
+  row(t, get("sc.lat_scan_p50"), lat("bl", "fast_paced", "p50"), f_ns, LOWER,
+      NULL, -1);
+  row("… p99", get("sc.lat_scan_p99"), lat("bl", "fast_paced", "p99"), f_ns,
+      LOWER, NULL, -1);
+  row("… max", get("sc.lat_scan_max"), lat("bl", "fast_paced", "max"), f_ns,
+      LOWER, NULL, -1);
+  row("… xe_watch without scans (paced run above), p99",
+      lat("xw", "fast_paced", "p99"), lat("bl", "fast_paced", "p99"), f_ns,
+      LOWER, NULL, -1);
 
   section("Memory (RSS; the fake's in-process ring subtracted)");
   row("the fake's own ring and objects per device (subtracted below)",
