@@ -26,6 +26,7 @@ struct xw_attach {
   pid_t self;         /* this process, as cfg.proc_root names it */
   const char **nodes; /* the devices' nodes, configured and real paths */
   c_complain_t attach_complaint, scan_complaint, quota_complaint;
+  struct xw_discovery_walk walk; /* the scan in progress, if any */
 };
 
 int xw_attach_create(struct xw_attach **out, struct xw_device **devs,
@@ -54,8 +55,10 @@ int xw_attach_create(struct xw_attach **out, struct xw_device **devs,
 }
 
 void xw_attach_destroy(struct xw_attach *a) {
-  if (a != NULL)
+  if (a != NULL) {
+    xw_discovery_walk_end(&a->walk);
     free(a->nodes);
+  }
   free(a);
 }
 
@@ -315,7 +318,7 @@ static void attach_client(struct xw_attach *at, struct xw_device *dev,
 static void mark_seen(struct xw_attach *at, uint64_t client_id) {
   for (size_t i = 0; i < at->ndev; i++) {
     struct xw_watch_slots *ws = &at->devs[i]->watches;
-    unsigned slot = ws->recheck ? slot_of(ws, client_id) : 0;
+    unsigned slot = ws->rechecking ? slot_of(ws, client_id) : 0;
     if (slot != 0)
       ws->seen[slot] = true;
   }
@@ -392,32 +395,53 @@ void xw_attach_pipe_closed(struct xw_device *dev) {
   ws->n = 0;
 }
 
-void xw_attach_scan(struct xw_attach *at) {
+bool xw_attach_scan_begin(struct xw_attach *at) {
+  xw_discovery_walk_end(&at->walk);
   for (size_t i = 0; i < at->ndev; i++) {
     struct xw_watch_slots *ws = &at->devs[i]->watches;
-    if (ws->recheck)
-      memset(ws->seen, 0, sizeof(ws->seen));
+    ws->recheck |= ws->rechecking; /* an abandoned scan's */
+    ws->rechecking = false;
   }
-  int n = xw_discovery_scan(at->cfg.proc_root, "xe", at->nodes, 2 * at->ndev,
-                            on_client, at);
-  if (n < 0) {
+  int err = xw_discovery_walk_begin(&at->walk, at->cfg.proc_root);
+  if (err < 0) {
     c_complain(LOG_ERR, &at->scan_complaint,
                "xe_watch plugin: cannot scan %s for DRM clients: %s; check "
                "ProcRoot",
-               at->cfg.proc_root, STRERROR(-n));
-    return; /* a recheck needs a complete scan: keep it for the next */
+               at->cfg.proc_root, STRERROR(-err));
+    return false; /* a recheck needs a complete scan: keep it for the next */
   }
   c_release(LOG_INFO, &at->scan_complaint,
             "xe_watch plugin: scanning %s for DRM clients works again",
             at->cfg.proc_root);
+  for (size_t i = 0; i < at->ndev; i++) {
+    struct xw_watch_slots *ws = &at->devs[i]->watches;
+    ws->rechecking = ws->recheck;
+    ws->recheck = false;
+    if (ws->rechecking)
+      memset(ws->seen, 0, sizeof(ws->seen));
+  }
+  return true;
+}
+
+void xw_attach_scan(struct xw_attach *at) {
+  if (xw_attach_scan_begin(at))
+    while (xw_attach_scan_step(at, UINT32_MAX))
+      ;
+}
+
+bool xw_attach_scan_step(struct xw_attach *at, unsigned max_pids) {
+  if (xw_discovery_walk_step(&at->walk, at->cfg.proc_root, "xe", at->nodes,
+                             2 * at->ndev, on_client, at, max_pids))
+    return true;
+  xw_discovery_walk_end(&at->walk);
   /* A live watch whose file no process holds any more: the kernel ended it
    * and its removal record was among the lost ones. */
   for (size_t i = 0; i < at->ndev; i++) {
     struct xw_device *d = at->devs[i];
     struct xw_watch_slots *ws = &d->watches;
-    if (!ws->recheck)
+    if (!ws->rechecking)
       continue;
-    ws->recheck = false;
+    ws->rechecking = false;
     for (unsigned s = 1; s < XW_WATCH_SLOTS && ws->n > 0; s++)
       if (ws->attr[s] != NULL && ws->attr[s]->live && !ws->seen[s]) {
         client_removed(d, s,
@@ -426,6 +450,7 @@ void xw_attach_scan(struct xw_attach *at) {
         ws->quarantined[s] = true;
       }
   }
+  return false;
 }
 
 /* readlink into buf; false if it cannot be read. */

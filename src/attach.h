@@ -64,6 +64,9 @@ struct xw_watch_slots {
   /* A loss record may have swallowed client removal records: the next
    * scan ends the live client watches whose DRM file it no longer finds. */
   bool recheck;
+  /* The scan in progress began with recheck set: a loss heard after it
+   * began waits for the next, which sees every process after the loss. */
+  bool rechecking;
   bool seen[XW_WATCH_SLOTS]; /* during that scan */
   /* Ended by that recheck, not by a removal record: the file may still be
    * alive (held by a mapping, not an fd) and its watch with it, so the id
@@ -114,6 +117,13 @@ void xw_attach_destroy(struct xw_attach *a);
  *  devices not watched yet, and end the watches a recheck finds gone.
  *  Listener thread. */
 void xw_attach_scan(struct xw_attach *a);
+
+/** The same scan in slices, so that the listener reads its pipes between
+ *  them: begin (false if ProcRoot cannot be read, said in the log), then
+ *  step until it returns false (the scan is complete, the recheck done).
+ *  A scan begun anew abandons one in progress. Listener thread. */
+bool xw_attach_scan_begin(struct xw_attach *a);
+bool xw_attach_scan_step(struct xw_attach *a, unsigned max_pids);
 
 /** A removal record for watch_id on dev's pipe: ends that client watch.
  *  false if no live client watch has that id. Listener thread. */

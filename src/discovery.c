@@ -123,21 +123,55 @@ static int scan_process(const char *proc_root, const char *pid_name,
   return found;
 }
 
+int xw_discovery_walk_begin(struct xw_discovery_walk *w,
+                            const char *proc_root) {
+  w->found = 0;
+  w->dir = opendir(proc_root);
+  if (w->dir == NULL)
+    return -errno;
+  w->self = xw_discovery_self(proc_root);
+  return 0;
+}
+
+bool xw_discovery_walk_step(struct xw_discovery_walk *w, const char *proc_root,
+                            const char *driver, const char *const *nodes,
+                            size_t nnodes, xw_client_cb cb, void *ctx,
+                            unsigned max_pids) {
+  if (w->dir == NULL)
+    return false;
+  /* readdir() of procfs resumes where it stopped: processes that come or
+   * go between slices are seen or not, as in any walk of a live /proc. */
+  for (unsigned n = 0; n < max_pids;) {
+    struct dirent *e = readdir(w->dir);
+    if (e == NULL)
+      return false;
+    if (!all_digits(e->d_name) || (pid_t)atoi(e->d_name) == w->self)
+      continue;
+    w->found +=
+        scan_process(proc_root, e->d_name, driver, nodes, nnodes, cb, ctx);
+    n++;
+  }
+  return true;
+}
+
+void xw_discovery_walk_end(struct xw_discovery_walk *w) {
+  if (w->dir != NULL)
+    closedir(w->dir);
+  w->dir = NULL;
+}
+
 int xw_discovery_scan(const char *proc_root, const char *driver,
                       const char *const *nodes, size_t nnodes, xw_client_cb cb,
                       void *ctx) {
-  DIR *d = opendir(proc_root);
-  if (d == NULL)
-    return -errno;
-  pid_t me = xw_discovery_self(proc_root);
-  int found = 0;
-  for (struct dirent *e; (e = readdir(d)) != NULL;) {
-    if (!all_digits(e->d_name) || (pid_t)atoi(e->d_name) == me)
-      continue;
-    found += scan_process(proc_root, e->d_name, driver, nodes, nnodes, cb, ctx);
-  }
-  closedir(d);
-  return found;
+  struct xw_discovery_walk w;
+  int err = xw_discovery_walk_begin(&w, proc_root);
+  if (err != 0)
+    return err;
+  while (xw_discovery_walk_step(&w, proc_root, driver, nodes, nnodes, cb, ctx,
+                                UINT32_MAX))
+    ;
+  xw_discovery_walk_end(&w);
+  return w.found;
 }
 
 int xw_discovery_fdinfo(const char *proc_root, pid_t pid, int fd,

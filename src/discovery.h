@@ -4,6 +4,7 @@
 
 /* Workload discovery: which processes hold which DRM files, from procfs. */
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -21,6 +22,28 @@ typedef void (*xw_client_cb)(void *ctx, const struct xw_client *c);
 int xw_discovery_scan(const char *proc_root, const char *driver,
                       const char *const *nodes, size_t nnodes, xw_client_cb cb,
                       void *ctx);
+
+/** The same walk in slices, so that the caller's event loop runs between
+ *  them: begin, step until it says the walk is complete, and end (also to
+ *  abandon it). */
+struct xw_discovery_walk {
+  DIR *dir;
+  pid_t self;
+  int found;
+};
+
+/** Open proc_root for a walk: 0 or a negative errno. */
+int xw_discovery_walk_begin(struct xw_discovery_walk *w, const char *proc_root);
+
+/** Scan up to max_pids more processes as xw_discovery_scan() does; true
+ *  while processes remain, false when the walk is complete. */
+bool xw_discovery_walk_step(struct xw_discovery_walk *w, const char *proc_root,
+                            const char *driver, const char *const *nodes,
+                            size_t nnodes, xw_client_cb cb, void *ctx,
+                            unsigned max_pids);
+
+/** Close the walk (complete or not); w->found says what it found. */
+void xw_discovery_walk_end(struct xw_discovery_walk *w);
 
 /** An inotify fd for xw_discovery_watch_node(): O_CLOEXEC, non-blocking.
  *  The fd, or a negative errno. */

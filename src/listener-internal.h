@@ -10,6 +10,10 @@
  * not a copy, and a change to the per-record path that the benchmark does
  * not follow breaks the build instead of the benchmark alone. */
 
+/** True while a client scan is in progress: it runs in slices, one per
+ *  round of xw_listener_dispatch(), with the pipes read between them. */
+bool xw_listener_scanning(const struct xw_listener *l);
+
 /** The listener's read buffer (what one read() fills) and its size. */
 unsigned char *xw_listener_buf(struct xw_listener *l, size_t *len);
 

@@ -36,6 +36,10 @@
  * only way when they are not. */
 #define XW_SCAN_WITH_OPENS TIME_T_TO_CDTIME_T(60)
 #define XW_SCAN_WITHOUT_OPENS TIME_T_TO_CDTIME_T(10)
+/* Processes scanned per event-loop round: a scan of thousands takes a
+ * hundred ms or more, so it runs in slices of a ms or two with the pipes
+ * read between them. */
+#define XW_SCAN_SLICE 64
 
 struct xw_listener {
   struct xw_device **devs;
@@ -47,6 +51,8 @@ struct xw_listener {
   int opened_fd;            /* inotify: IN_OPEN of the nodes, -1 if none */
   cdtime_t prompt_at;       /* when the last open-triggered scan was due */
   struct xw_attach *attach; /* NULL unless WatchClients */
+  bool scanning;            /* a scan is in progress, sliced */
+  bool scan_again;          /* one was asked for meanwhile */
   bool wake_pending;        /* records or events queued in this round */
   struct xw_uevents *uevents;
   pthread_t thread;
@@ -538,8 +544,21 @@ static void handle_uevents(struct xw_listener *l) {
   }
 }
 
+/* One slice of the scan in progress, after this round's reads. */
+static void scan_slice(struct xw_listener *l) {
+  if (!l->scanning || xw_attach_scan_step(l->attach, XW_SCAN_SLICE))
+    return;
+  l->scanning = false;
+  if (l->scan_again) {
+    l->scan_again = false;
+    l->scanning = xw_attach_scan_begin(l->attach);
+  }
+}
+
 bool xw_listener_dispatch(struct xw_listener *l, int timeout_ms) {
   struct epoll_event evs[16];
+  if (l->scanning)
+    timeout_ms = 0; /* only look for records before the next slice */
   int n = epoll_wait(l->epfd, evs, STATIC_ARRAY_SIZE(evs), timeout_ms);
   if (n < 0) {
     if (errno != EINTR)
@@ -566,11 +585,17 @@ bool xw_listener_dispatch(struct xw_listener *l, int timeout_ms) {
       uint64_t ticks;
       if (read(l->scan_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
         ERROR("xe_watch plugin: client scan timer: %s", STRERRNO);
-      xw_attach_scan(l->attach);
+      /* A scan in progress may have passed the process that asked:
+       * another follows it. */
+      if (l->scanning)
+        l->scan_again = true;
+      else
+        l->scanning = xw_attach_scan_begin(l->attach);
     } else if (src < l->ndev) {
       handle_readable(l, l->devs[src]);
     }
   }
+  scan_slice(l);
   /* One wakeup for everything this round queued, however many devices. */
   if (l->wake_pending) {
     l->wake_pending = false;
@@ -727,6 +752,8 @@ void xw_listener_destroy(struct xw_listener *l) {
   xw_attach_destroy(l->attach);
   free(l);
 }
+
+bool xw_listener_scanning(const struct xw_listener *l) { return l->scanning; }
 
 unsigned char *xw_listener_buf(struct xw_listener *l, size_t *len) {
   *len = sizeof(l->buf);

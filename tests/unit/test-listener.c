@@ -2,12 +2,15 @@
 /* The listener against the simulated kernel (run with tests/fake preloaded,
  * device table tests/fake-listener.devices). */
 #include "listener.h"
+#include "listener-internal.h"
 #include "plugin_mock.h"
 #include "test-main.h"
 
 #include "utils/common/common.h"
 
+#include <ftw.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 /* One command to the simulated kernel's control socket; returns its reply. */
@@ -239,6 +242,46 @@ START_TEST(thread_stops_promptly) {
 }
 END_TEST
 
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw) {
+  (void)st, (void)ftw;
+  return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* A scan of a host with thousands of processes takes 100 ms and more: the
+ * listener scans in slices and reads its pipes between them, so a record
+ * posted while a scan runs is counted before the scan completes. */
+START_TEST(reads_pipes_while_a_scan_runs) {
+  char root[] = "/tmp/xw-test-proc.XXXXXX", p[PATH_MAX];
+  ck_assert_ptr_nonnull(mkdtemp(root));
+  for (int pid = 1000; pid < 3000; pid++) {
+    snprintf(p, sizeof(p), "%s/%d", root, pid);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    snprintf(p, sizeof(p), "%s/%d/fd", root, pid);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    snprintf(p, sizeof(p), "%s/%d/fd/0", root, pid);
+    ck_assert_int_eq(symlink("/dev/null", p), 0);
+  }
+  xw_listener_destroy(l);
+  struct xw_listener_config c = lcfg;
+  c.proc_root = root;
+  c.client_scan = TIME_T_TO_CDTIME_T(3600); /* only the first scan */
+  ck_assert_int_eq(xw_listener_create(&l, devs, 3, &q, &c), 0);
+  mock_expect_errors();
+  xw_listener_attempt_due(l); /* renderD128 is up: a scan follows */
+  ck_assert_int_eq(atomic_load(&devs[0]->state), XW_DEV_LISTENING);
+  PUMP_UNTIL(xw_listener_scanning(l));
+
+  ctl("vm_err /dev/dri/renderD128 3 -12 1");
+  PUMP_UNTIL(ld(&devs[0]->ctr.vm_err) == 1 || !xw_listener_scanning(l));
+  ck_assert_uint_eq(ld(&devs[0]->ctr.vm_err), 1);
+  ck_assert_msg(xw_listener_scanning(l),
+                "the record was read only after the scan completed");
+  PUMP_UNTIL(!xw_listener_scanning(l));
+  nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+END_TEST
+
 static Suite *listener_suite(void) {
   Suite *s = suite_create("listener");
   TCase *tc = tcase_create("simulated-kernel");
@@ -253,6 +296,7 @@ static Suite *listener_suite(void) {
   tcase_add_test(tc, loss_alone_keeps_listening);
   tcase_add_test(tc, malformed_and_unknown);
   tcase_add_test(tc, thread_stops_promptly);
+  tcase_add_test(tc, reads_pipes_while_a_scan_runs);
   suite_add_tcase(s, tc);
   return s;
 }
