@@ -10,6 +10,11 @@
  * not a copy, and a change to the per-record path that the benchmark does
  * not follow breaks the build instead of the benchmark alone. */
 
+/* Processes scanned per event-loop round: a scan of thousands takes a
+ * hundred ms or more, so it runs in slices of a ms or two with the pipes
+ * read between them. */
+#define XW_SCAN_SLICE 64
+
 /** True while a client scan is in progress: it runs in slices, one per
  *  round of xw_listener_dispatch(), with the pipes read between them. */
 bool xw_listener_scanning(const struct xw_listener *l);

@@ -36,10 +36,6 @@
  * only way when they are not. */
 #define XW_SCAN_WITH_OPENS TIME_T_TO_CDTIME_T(60)
 #define XW_SCAN_WITHOUT_OPENS TIME_T_TO_CDTIME_T(10)
-/* Processes scanned per event-loop round: a scan of thousands takes a
- * hundred ms or more, so it runs in slices of a ms or two with the pipes
- * read between them. */
-#define XW_SCAN_SLICE 64
 
 struct xw_listener {
   struct xw_device **devs;

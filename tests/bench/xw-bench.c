@@ -2126,7 +2126,13 @@ static void print_table(void) {
     snprintf(k, sizeof(k), "sc.%s_cpu_ns", scans[i].key);
     row(t, get(k), fig_of(false, 0), f_ns, NEITHER, NULL, -1);
     snprintf(k, sizeof(k), "sc.%s_wall_ns", scans[i].key);
-    row("… wall time per scan (the listener's reads wait that long)", get(k),
+    struct fig w = get(k);
+    row("… wall time per scan", w, fig_of(false, 0), f_ns, NEITHER, NULL, -1);
+    snprintf(t, sizeof(t),
+             "… per slice of %d processes (the longest a scan keeps the "
+             "listener from its pipes)",
+             XW_SCAN_SLICE);
+    row(t, fig_of(w.ok && np.ok && np.v > 0, w.v / np.v * XW_SCAN_SLICE),
         fig_of(false, 0), f_ns, NEITHER, NULL, -1);
   }
   struct fig lp = get("sc.large_procs");
