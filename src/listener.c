@@ -331,8 +331,8 @@ static void attempt(struct xw_listener *l, struct xw_device *dev) {
     INFO("xe_watch plugin: %s: watching %s through %s (a primary node would "
          "make collectd DRM master)",
          dev->node, strrchr(dev->node, '/') + 1, strrchr(render, '/') + 1);
-  INFO("xe_watch plugin: %s (%s): listening for VM errors (queue %d notes; "
-       "uAPI revision %s, ioctl 0x%08lx)",
+  INFO("xe_watch plugin: %s (%s): listening for VM errors (queue %d notes) "
+       "with uAPI revision %s, ioctl 0x%08lx",
        dev->node, dev->name, l->cfg.queue_notes, l->cfg.uapi->name,
        l->cfg.uapi->ioctl);
   set_state(l, dev, XW_DEV_LISTENING);

@@ -35,7 +35,7 @@ xw_config '  Device "/dev/dri/renderD128"
 xw_start
 check "subscribed" xw_wait 10 xw_watches_ge /dev/dri/renderD128 1
 check "listening line names revision v2 and 0x40106451" xw_wait 5 xw_log_has \
-	"/dev/dri/renderD128 (renderD128): listening for VM errors (queue 256 notes; uAPI revision v2, ioctl 0x40106451)"
+	"/dev/dri/renderD128 (renderD128): listening for VM errors (queue 256 notes) with uAPI revision v2, ioctl 0x40106451"
 xw_inject vm-err renderD128 --vm 5 --errno ENOMEM --count 3 >/dev/null
 xw_inject vm-err renderD128 --vm 6 --errno EFAULT >/dev/null
 check "VM errors counted" xw_wait 10 xw_value_is renderD128 errors-vm_err 4

@@ -291,8 +291,8 @@ START_TEST(uapi_revision_mismatch_and_match) {
   ck_assert_int_eq(xw_listener_create(&l2, &d, 1, &q, &c), 0);
   xw_listener_attempt_due(l2);
   ck_assert_int_eq(atomic_load(&d->state), XW_DEV_LISTENING);
-  ck_assert_int_ge(mock_log_find(LOG_INFO, "notes; uAPI revision v2, ioctl "
-                                           "0x40106451)"),
+  ck_assert_int_ge(mock_log_find(LOG_INFO, "notes) with uAPI revision v2, "
+                                           "ioctl 0x40106451"),
                    0);
   ctl("vm_err /dev/dri/renderD131 4 -28 2");
   for (int i = 0; i < 200 && ld(&d->ctr.vm_err) < 2; i++)

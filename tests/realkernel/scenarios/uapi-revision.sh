@@ -96,7 +96,7 @@ cp "$T/collectd.log" "$XW_VM_OUT/collectd-v1.log" 2>/dev/null
 # 2. v2 against a v2 kernel.
 start v2
 check "v2: listening through 0x40106451" wait_for 30 log_has \
-	"notes; uAPI revision v2, ioctl 0x40106451)"
+	"notes) with uAPI revision v2, ioctl 0x40106451"
 # collectd's DRM file, by client id: the driver knows the file by the
 # thread that opened it (the listener), not by collectd's pid.
 client=
