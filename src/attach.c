@@ -277,7 +277,7 @@ static void attach_client(struct xw_attach *at, struct xw_device *dev,
             dev->node, dev->name, c->fd, (int)c->pid, c->comm, why);
     return;
   }
-  err = xw_subscribe(fd, dev->pipe_rd, slot);
+  err = xw_subscribe_as(fd, dev->pipe_rd, slot, at->cfg.watch_ioctl);
   close(fd);
   if (err != 0) {
     if (err != -EBUSY) /* EBUSY: that file is already on this pipe */

@@ -104,6 +104,7 @@ struct xw_attach_config {
   const regex_t *client_cgroup;  /* NULL: any */
   unsigned max_per_process;      /* client watches per GPU; 0: no cap */
   unsigned max_per_cgroup;       /* the same per cgroup path */
+  unsigned long watch_ioctl;     /* the uAPI revision's request number */
 };
 
 struct xw_attach;

@@ -26,8 +26,9 @@ const char *xw_malformed_reason_str(enum xw_malformed_reason reason) {
   return "unknown";
 }
 
-static void decode_xe(const unsigned char *rec, struct xw_event *ev) {
-  if (ev->subtype != DRM_XE_WATCH_EVENT_VM_ERR) {
+static void decode_xe(const unsigned char *rec, struct xw_event *ev,
+                      uint8_t vm_err_subtype) {
+  if (ev->subtype != vm_err_subtype) {
     ev->kind = XW_EV_UNKNOWN;
     return;
   }
@@ -50,6 +51,13 @@ static void decode_xe(const unsigned char *rec, struct xw_event *ev) {
 
 int xw_decode_next(const void *buf, size_t len, size_t *offset,
                    struct xw_event *ev) {
+  return xw_decode_next_as(buf, len, offset, ev, WATCH_TYPE_DRM_XE_NOTIFY,
+                           DRM_XE_WATCH_EVENT_VM_ERR);
+}
+
+int xw_decode_next_as(const void *buf, size_t len, size_t *offset,
+                      struct xw_event *ev, uint32_t xe_type,
+                      uint8_t vm_err_subtype) {
   const unsigned char *p = buf;
   size_t off = *offset;
 
@@ -80,21 +88,17 @@ int xw_decode_next(const void *buf, size_t len, size_t *offset,
     return 1;
   }
 
-  switch (h.type) {
-  case WATCH_TYPE_META:
+  if (h.type == WATCH_TYPE_META) {
     if (h.subtype == WATCH_META_LOSS_NOTIFICATION)
       ev->kind = XW_EV_LOSS;
     else if (h.subtype == WATCH_META_REMOVAL_NOTIFICATION)
       ev->kind = XW_EV_REMOVAL;
     else
       ev->kind = XW_EV_UNKNOWN;
-    break;
-  case WATCH_TYPE_DRM_XE_NOTIFY:
-    decode_xe(p + off, ev);
-    break;
-  default:
+  } else if (h.type == xe_type) {
+    decode_xe(p + off, ev, vm_err_subtype);
+  } else {
     ev->kind = XW_EV_UNKNOWN;
-    break;
   }
 
   *offset = off + rlen;

@@ -47,6 +47,13 @@ struct xw_event {
 int xw_decode_next(const void *buf, size_t len, size_t *offset,
                    struct xw_event *ev);
 
+/** xw_decode_next for a uAPI revision whose xe records are of type xe_type
+ *  and VM_ERR is subtype vm_err_subtype (xw_decode_next: the bundled
+ *  default's numbers). Anything else of type xe_type is XW_EV_UNKNOWN. */
+int xw_decode_next_as(const void *buf, size_t len, size_t *offset,
+                      struct xw_event *ev, uint32_t xe_type,
+                      uint8_t vm_err_subtype);
+
 /** Short operator-facing text for a malformed reason. */
 const char *xw_malformed_reason_str(enum xw_malformed_reason reason);
 

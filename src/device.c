@@ -231,9 +231,6 @@ const char *xw_failure_text(enum xw_stage stage, int err, const char *driver,
                "(%s)",
                notes, en, es);
     break;
-  case XW_STAGE_FILTER:
-    snprintf(buf, len, "cannot set the notification filter: %s (%s)", en, es);
-    break;
   case XW_STAGE_SUBSCRIBE:
     if (err == EINVAL || err == ENOTTY)
       snprintf(buf, len,
@@ -270,6 +267,12 @@ const char *xw_failure_text(enum xw_stage stage, int err, const char *driver,
                "the device was unplugged or its driver unbound (its DRM file "
                "answers %s); its file is closed until the node returns",
                en);
+    break;
+  case XW_STAGE_PRIMARY:
+    snprintf(buf, len,
+             "a primary node (cardN) whose render node sysfs does not show; "
+             "not opening it, since its first opener becomes DRM master: "
+             "configure the GPU's /dev/dri/renderD* node instead");
     break;
   case XW_STAGE_NONE:
   default:

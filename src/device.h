@@ -13,11 +13,11 @@ enum xw_stage {
   XW_STAGE_DRIVER,    /* a DRM device, but not driven by xe */
   XW_STAGE_PIPE,      /* pipe2(O_NOTIFICATION_PIPE) */
   XW_STAGE_SIZE,      /* IOC_WATCH_QUEUE_SET_SIZE */
-  XW_STAGE_FILTER,    /* IOC_WATCH_QUEUE_SET_FILTER */
   XW_STAGE_SUBSCRIBE, /* DRM_IOCTL_XE_WATCH_QUEUE */
   XW_STAGE_READ,      /* read() of the notification pipe failed or hit EOF */
   XW_STAGE_REMOVED,   /* the kernel sent a removal record */
   XW_STAGE_UNPLUGGED, /* udev removed the node, or DRM answers ENODEV */
+  XW_STAGE_PRIMARY,   /* a primary node whose render node was not found */
 };
 
 #define XW_NAME_LEN 64

@@ -12,6 +12,11 @@
 #include "decode.h"
 #include "notify.h"
 #include "ratelimit.h"
+#include "vmrepeat.h"
+
+/* VMs whose failures are counted at once (all devices): beyond this many
+ * failing in one window, the least recently failed are forgotten. */
+#define XW_VM_REPEAT_SLOTS 1024
 
 /* What the dispatcher has already told about one counter. */
 struct xw_told {
@@ -41,6 +46,7 @@ struct xw_dispatcher {
   pthread_t thread;
   struct xw_report *rep;
   _Atomic size_t *live_ndev; /* NULL: all ndev devices exist */
+  struct xw_vm_repeats repeats;
 };
 
 int xw_dispatcher_create(struct xw_dispatcher **out,
@@ -51,8 +57,12 @@ int xw_dispatcher_create(struct xw_dispatcher **out,
     return -ENOMEM;
   d->rep = calloc(ndev, sizeof(*d->rep));
   d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (d->rep == NULL || d->stop_fd < 0) {
-    int err = d->rep == NULL ? -ENOMEM : -errno;
+  int rerr = xw_vm_repeats_init(&d->repeats, XW_VM_REPEAT_SLOTS);
+  if (d->rep == NULL || d->stop_fd < 0 || rerr != 0) {
+    int err = d->rep == NULL || rerr != 0 ? -ENOMEM : -errno;
+    if (d->stop_fd >= 0)
+      close(d->stop_fd);
+    xw_vm_repeats_destroy(&d->repeats);
     free(d->rep);
     free(d);
     return err;
@@ -88,7 +98,7 @@ static void tell_suppressed(struct xw_dispatcher *d, size_t i, unsigned s,
     char name[XW_NAME_LEN];
     xw_device_snapshot(dev, name, sizeof(name), NULL, 0);
     xw_notify_suppressed(name, dev->node, -(int)s, n, d->cfg->notify_window,
-                         d->cfg->severity);
+                         xw_config_severity(d->cfg, -(int)s));
   }
 }
 
@@ -133,6 +143,13 @@ static void drain_queue(struct xw_dispatcher *d, cdtime_t now) {
     struct xw_client_attr client;
     bool is_client = it.watch_id != 0 &&
                      xw_device_client(dev, it.watch_id, it.serial, &client);
+    /* Counted before rate limiting: a suppressed failure still happened. */
+    struct xw_vm_key vmk = {.device = it.device,
+                            .serial = it.serial,
+                            .vm_id = it.vm_id,
+                            .watch_id = it.watch_id};
+    uint32_t nth =
+        xw_vm_repeats_hit(&d->repeats, &vmk, it.time, d->cfg->notify_window);
     unsigned slot = xw_errno_slot(it.error_code);
     uint64_t key = window_key(is_client ? client.pid : 0, slot), old_key,
              evicted;
@@ -148,7 +165,8 @@ static void drain_queue(struct xw_dispatcher *d, cdtime_t now) {
     }
     xw_device_snapshot(dev, name, sizeof(name), NULL, 0);
     xw_notify_vm_err(name, dev->node, &it, is_client ? &client : NULL,
-                     d->cfg->severity);
+                     xw_config_severity(d->cfg, it.error_code), nth,
+                     d->cfg->notify_window);
   }
 }
 
@@ -335,6 +353,7 @@ void xw_dispatcher_destroy(struct xw_dispatcher *d) {
     return;
   xw_dispatcher_stop(d);
   close(d->stop_fd);
+  xw_vm_repeats_destroy(&d->repeats);
   free(d->rep);
   free(d);
 }

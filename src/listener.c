@@ -13,6 +13,7 @@
 
 #include "decode.h"
 #include "discovery.h"
+#include "node.h"
 #include "transport.h"
 #include "uevents.h"
 
@@ -115,6 +116,8 @@ static void cause_code(enum xw_stage stage, int err, char *out, size_t len) {
     sstrncpy(out, "not-xe", len);
   else if (stage == XW_STAGE_REMOVED || stage == XW_STAGE_UNPLUGGED)
     sstrncpy(out, "removed", len);
+  else if (stage == XW_STAGE_PRIMARY)
+    sstrncpy(out, "primary-node", len);
   else if (stage == XW_STAGE_READ && err == 0)
     sstrncpy(out, "eof", len);
   else
@@ -190,7 +193,10 @@ static void fail(struct xw_listener *l, struct xw_device *dev,
   teardown(l, dev);
 
   char text[256];
-  xw_failure_text(stage, err, driver, l->cfg.queue_notes, text, sizeof(text));
+  if (stage == XW_STAGE_SUBSCRIBE)
+    xw_uapi_subscribe_text(l->cfg.uapi, err, text, sizeof(text));
+  else
+    xw_failure_text(stage, err, driver, l->cfg.queue_notes, text, sizeof(text));
 
   if (stage != dev->fail_stage || err != dev->fail_err)
     dev->complaint = (c_complain_t)C_COMPLAIN_INIT_STATIC;
@@ -213,6 +219,13 @@ static void fail(struct xw_listener *l, struct xw_device *dev,
     ERROR("xe_watch plugin: %s (%s): stopped listening: %s; retrying in "
           "%.0f s",
           dev->node, dev->name, text, CDTIME_T_TO_DOUBLE(dev->backoff));
+  else if (stage == XW_STAGE_SUBSCRIBE && xw_uapi_not_this_number(err))
+    /* Wrong ioctl number: retrying cannot fix it, so one line says it
+     * (until the cause changes), however long the retries go on. */
+    c_complain_once(LOG_ERR, &dev->complaint,
+                    "xe_watch plugin: %s: %s; retrying with back-off up to "
+                    "%.0f s",
+                    dev->node, text, CDTIME_T_TO_DOUBLE(l->cfg.retry_max));
   else if (!absent || !dev->complaint.complained_once)
     c_complain(absent ? LOG_WARNING : LOG_ERR, &dev->complaint,
                "xe_watch plugin: %s: %s; retrying with back-off up to %.0f "
@@ -261,7 +274,16 @@ static void attempt(struct xw_listener *l, struct xw_device *dev) {
   enum xw_stage stage;
   int fds[2];
 
-  int fd = xw_device_open(dev->node, &id, &stage);
+  /* A primary node is never opened: its first opener becomes DRM master. */
+  char render[PATH_MAX];
+  int via =
+      xw_node_render_of(dev->node, xw_sysfs_root(), render, sizeof(render));
+  if (via < 0) {
+    fail(l, dev, XW_STAGE_PRIMARY, via, NULL);
+    return;
+  }
+  const char *path = via > 0 ? render : dev->node;
+  int fd = xw_device_open(path, &id, &stage);
   if (fd < 0) {
     fail(l, dev, stage, fd, id.driver);
     return;
@@ -277,7 +299,8 @@ static void attempt(struct xw_listener *l, struct xw_device *dev) {
   dev->pipe_wr = fds[1];
   dev->watch_id = 0;
 
-  err = xw_subscribe(dev->drm_fd, dev->pipe_rd, dev->watch_id);
+  err = xw_subscribe_as(dev->drm_fd, dev->pipe_rd, dev->watch_id,
+                        l->cfg.uapi->ioctl);
   if (err != 0) {
     fail(l, dev, XW_STAGE_SUBSCRIBE, err, NULL);
     return;
@@ -297,16 +320,23 @@ static void attempt(struct xw_listener *l, struct xw_device *dev) {
   char real[PATH_MAX];
   if (l->opened_fd >= 0) /* a node made since start, or made anew */
     xw_discovery_watch_node(l->opened_fd, dev->node);
-  sstrncpy(dev->node_real, realpath(dev->node, real) ? real : dev->node,
+  sstrncpy(dev->node_real, realpath(path, real) ? real : path,
            sizeof(dev->node_real));
 
+  dev->node_gen++;
   dev->backoff = 0;
   dev->fail_stage = XW_STAGE_NONE;
   dev->fail_err = 0;
   c_release(LOG_INFO, &dev->complaint,
             "xe_watch plugin: %s: the earlier failure is resolved", dev->node);
-  INFO("xe_watch plugin: %s (%s): listening for VM errors (queue %d notes)",
-       dev->node, dev->name, l->cfg.queue_notes);
+  if (via > 0)
+    INFO("xe_watch plugin: %s: watching %s through %s (a primary node would "
+         "make collectd DRM master)",
+         dev->node, strrchr(dev->node, '/') + 1, strrchr(render, '/') + 1);
+  INFO("xe_watch plugin: %s (%s): listening for VM errors (queue %d notes) "
+       "with uAPI revision %s, ioctl 0x%08lx",
+       dev->node, dev->name, l->cfg.queue_notes, l->cfg.uapi->name,
+       l->cfg.uapi->ioctl);
   set_state(l, dev, XW_DEV_LISTENING);
   scan_soon(l);
 }
@@ -322,6 +352,35 @@ void xw_listener_attempt_due(struct xw_listener *l) {
   arm_timer(l);
 }
 
+/* The first record of each unknown (type, subtype) is logged with both
+ * numbers: a kernel that renumbered the xe type shows up within one record,
+ * not as silence. The rest are only counted (errors-unknown). */
+static void unknown_seen(struct xw_listener *l, struct xw_device *dev,
+                         const struct xw_event *ev) {
+  uint32_t kind = ev->type << 8 | ev->subtype;
+  for (unsigned i = 0; i < dev->nunknown_kinds; i++)
+    if (dev->unknown_kinds[i] == kind)
+      return;
+  if (dev->nunknown_kinds > XW_UNKNOWN_KINDS)
+    return;
+  if (dev->nunknown_kinds == XW_UNKNOWN_KINDS) {
+    dev->nunknown_kinds++;
+    WARNING("xe_watch plugin: %s (%s): more than %d kinds of unknown record; "
+            "further kinds are only counted in errors-unknown",
+            dev->node, dev->name, XW_UNKNOWN_KINDS);
+    return;
+  }
+  dev->unknown_kinds[dev->nunknown_kinds++] = kind;
+  const struct xw_uapi *u = l->cfg.uapi;
+  WARNING("xe_watch plugin: %s (%s): record of type %" PRIu32 ", subtype %u "
+          "unknown to uAPI revision %s (xe records: type %" PRIu32
+          ", VM_ERR subtype %u); counted in errors-unknown. A kernel "
+          "with another revision of the Xe watch-queue series may number "
+          "them differently: see UAPIRevision",
+          dev->node, dev->name, ev->type, (unsigned)ev->subtype, u->name,
+          u->xe_type, (unsigned)u->vm_err_subtype);
+}
+
 /* Decode one read()'s bytes. Returns true if the watch was removed; sets
  * *lost when a loss record was among them. */
 static bool handle_records(struct xw_listener *l, struct xw_device *dev,
@@ -332,20 +391,25 @@ static bool handle_records(struct xw_listener *l, struct xw_device *dev,
   bool removed = false;
 
   ctr_add(&c->reads, 1);
-  while (xw_decode_next(l->buf, n, &off, &ev)) {
+  while (xw_decode_next_as(l->buf, n, &off, &ev, l->cfg.uapi->xe_type,
+                           l->cfg.uapi->vm_err_subtype)) {
     switch (ev.kind) {
     case XW_EV_VM_ERR: {
       ctr_add(&c->vm_err, 1);
       ctr_add(&c->by_errno[xw_errno_slot(ev.error_code)], 1);
       if (l->queue == NULL)
         break;
-      struct xw_qitem it = {.time = now,
-                            .device = dev->index,
-                            .vm_id = ev.vm_id,
-                            .error_code = ev.error_code,
-                            .serial =
-                                xw_watch_serial(&dev->watches, ev.watch_id),
-                            .watch_id = ev.watch_id};
+      struct xw_qitem it = {
+          .time = now,
+          .device = dev->index,
+          .vm_id = ev.vm_id,
+          .error_code = ev.error_code,
+          /* Names the DRM file: vm ids restart in a
+           * new one (VM repeat counting). */
+          .serial = ev.watch_id == 0
+                        ? dev->node_gen
+                        : xw_watch_serial(&dev->watches, ev.watch_id),
+          .watch_id = ev.watch_id};
       if (!xw_queue_push(l->queue, &it))
         ctr_add(&c->dropped, 1);
       break;
@@ -362,6 +426,7 @@ static bool handle_records(struct xw_listener *l, struct xw_device *dev,
       break;
     case XW_EV_UNKNOWN:
       ctr_add(&c->unknown, 1);
+      unknown_seen(l, dev, &ev);
       break;
     case XW_EV_MALFORMED:
       ctr_add(&c->malformed, 1);
@@ -653,6 +718,8 @@ int xw_listener_create(struct xw_listener **out, struct xw_device **devs,
   l->ndev = ndev;
   l->queue = cfg->queue_vm_errs ? q : NULL;
   l->cfg = *cfg;
+  if (l->cfg.uapi == NULL)
+    l->cfg.uapi = xw_uapi_default();
   l->epfd = epoll_create1(EPOLL_CLOEXEC);
   l->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -692,7 +759,8 @@ int xw_listener_create(struct xw_listener **out, struct xw_device **devs,
                                   .client_cgroup = cfg->client_cgroup,
                                   .max_per_process =
                                       cfg->client_max_per_process,
-                                  .max_per_cgroup = cfg->client_max_per_cgroup};
+                                  .max_per_cgroup = cfg->client_max_per_cgroup,
+                                  .watch_ioctl = l->cfg.uapi->ioctl};
     err = xw_attach_create(&l->attach, devs, ndev, &ac);
   }
   if (err == 0 && cfg->proc_root != NULL) {

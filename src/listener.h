@@ -10,6 +10,7 @@
 #include "attach.h"
 #include "device.h"
 #include "queue.h"
+#include "uapi.h"
 
 #include <regex.h>
 
@@ -47,6 +48,9 @@ struct xw_counters {
   _Atomic uint64_t by_errno[XW_ERRNO_SLOTS];
 };
 
+/* Kinds of unknown record logged individually per device. */
+#define XW_UNKNOWN_KINDS 16
+
 /** One configured device node and everything known about it. */
 struct xw_device {
   char *node; /* as configured */
@@ -70,11 +74,16 @@ struct xw_device {
   /* Listener-owned. */
   int drm_fd, pipe_rd, pipe_wr;
   unsigned watch_id;
+  uint32_t node_gen;   /* bumped per subscription of the node's own file */
   char node_real[256]; /* realpath of node, matched against clients' links */
   cdtime_t backoff, retry_at;
   enum xw_stage fail_stage;
   int fail_err;
   c_complain_t complaint;
+  /* (type << 8 | subtype) of the unknown records logged so far: each kind
+   * is logged once, the rest only counted. */
+  uint32_t unknown_kinds[XW_UNKNOWN_KINDS];
+  unsigned nunknown_kinds;
 };
 
 /** state_word's parts: the transition count above, the state in the low
@@ -118,6 +127,7 @@ struct xw_listener_config {
    * published in *ndev_published. 0: the set is fixed. */
   size_t max_devices;
   _Atomic size_t *ndev_published;
+  const struct xw_uapi *uapi; /* revision spoken; NULL: the build default */
 };
 
 struct xw_listener;

@@ -28,26 +28,32 @@ static int notif_send(notification_t *n) {
 
 int xw_notify_vm_err(const char *name, const char *node,
                      const struct xw_qitem *it,
-                     const struct xw_client_attr *client, int severity) {
+                     const struct xw_client_attr *client, int severity,
+                     uint32_t vm_failures, cdtime_t window) {
   notification_t n;
-  char nb[16];
+  char nb[16], again[64] = "";
   const char *en = xw_errno_name(it->error_code, nb, sizeof(nb));
+  if (vm_failures > 1)
+    snprintf(again, sizeof(again), "; failure %" PRIu32 " of this VM in %.0f s",
+             vm_failures, CDTIME_T_TO_DOUBLE(window));
 
   notif_init(&n, severity, it->time, name, "errors", "vm_err");
   if (client != NULL)
     snprintf(n.message, sizeof(n.message),
-             "VM %" PRIu32 " of pid %d (%s) on %s failed: %s (%s)", it->vm_id,
+             "VM %" PRIu32 " of pid %d (%s) on %s failed: %s (%s)%s", it->vm_id,
              (int)client->pid, client->comm, name, en,
-             strerror(-it->error_code));
+             strerror(-it->error_code), again);
   else
     snprintf(n.message, sizeof(n.message),
-             "VM %" PRIu32 " on %s failed: %s (%s)", it->vm_id, name, en,
-             strerror(-it->error_code));
+             "VM %" PRIu32 " on %s failed: %s (%s)%s", it->vm_id, name, en,
+             strerror(-it->error_code), again);
   plugin_notification_meta_add_unsigned_int(&n, "vm_id", it->vm_id);
   plugin_notification_meta_add_signed_int(&n, "error_code", it->error_code);
   plugin_notification_meta_add_string(&n, "errno", en);
   plugin_notification_meta_add_string(&n, "device", node);
   plugin_notification_meta_add_unsigned_int(&n, "watch_id", it->watch_id);
+  plugin_notification_meta_add_unsigned_int(&n, "vm_failures_in_window",
+                                            vm_failures);
   if (client != NULL) {
     plugin_notification_meta_add_signed_int(&n, "pid", client->pid);
     plugin_notification_meta_add_string(&n, "comm", client->comm);

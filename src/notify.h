@@ -15,13 +15,16 @@
 #define XW_PLUGIN "xe_watch"
 
 /** Dispatch the notification for one VM error: the message names the VM,
- *  device and errno (and the process, for a client's VM); meta carries
- *  vm_id, error_code, errno, device, watch_id, and for a client pid, comm,
- *  cgroup, container_id, drm_client_id. client is NULL for the node's own
- *  watch. Returns plugin_dispatch_notification's status. */
+ *  device and errno (and the process, for a client's VM), and how often
+ *  this VM failed in the window when more than once; meta carries vm_id,
+ *  error_code, errno, device, watch_id, vm_failures_in_window, and for a
+ *  client pid, comm, cgroup, container_id, drm_client_id. client is NULL
+ *  for the node's own watch. Returns plugin_dispatch_notification's
+ *  status. */
 int xw_notify_vm_err(const char *name, const char *node,
                      const struct xw_qitem *it,
-                     const struct xw_client_attr *client, int severity);
+                     const struct xw_client_attr *client, int severity,
+                     uint32_t vm_failures, cdtime_t window);
 
 /** FAILURE: the GPU reported itself wedged; names the recovery method
  *  (meta "recovery", the WEDGED= methods). */

@@ -28,6 +28,7 @@ void xw_config_init(struct xw_config *cfg) {
   cfg->client_scan = 0; /* 60 s if node opens are heard, else 10 s */
   cfg->device_check = TIME_T_TO_CDTIME_T(5);
   cfg->watch_uevents = true;
+  cfg->uapi = xw_uapi_default();
 }
 
 void xw_config_free(struct xw_config *cfg) {
@@ -182,6 +183,96 @@ static int get_severity(const oconfig_item_t *ci, int *out) {
   return 0;
 }
 
+static int get_severity_name(const oconfig_item_t *ci, const char *s,
+                             int *out) {
+  if (strcasecmp(s, "failure") == 0)
+    *out = NOTIF_FAILURE;
+  else if (strcasecmp(s, "warning") == 0)
+    *out = NOTIF_WARNING;
+  else {
+    ERROR("xe_watch plugin: %s: severity \"%s\" is not known; use "
+          "\"failure\" or \"warning\".",
+          ci->key, s);
+    return -1;
+  }
+  return 0;
+}
+
+/* An errno by name ("ENOMEM") or number ("12", "-12"). */
+static int parse_errno(const char *s) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (*s != '\0' && *end == '\0')
+    return v < 0 ? (v >= -4095 ? (int)-v : 0) : (v <= 4095 ? (int)v : 0);
+  for (int e = 1; e < 4096; e++) {
+    const char *name = strerrorname_np(e);
+    if (name != NULL && strcasecmp(name, s) == 0)
+      return e;
+  }
+  return 0;
+}
+
+/* SeverityByErrno "ENOMEM" "warning" */
+static int get_errno_severity(struct xw_config *cfg, const oconfig_item_t *ci) {
+  if (ci->values_num != 2 || ci->values[0].type != OCONFIG_TYPE_STRING ||
+      ci->values[1].type != OCONFIG_TYPE_STRING) {
+    ERROR("xe_watch plugin: SeverityByErrno needs two strings, an errno and "
+          "a severity, e.g. SeverityByErrno \"ENOMEM\" \"warning\".");
+    return -1;
+  }
+  int err = parse_errno(ci->values[0].value.string);
+  if (err == 0) {
+    ERROR("xe_watch plugin: SeverityByErrno: \"%s\" is not an errno; use a "
+          "name such as \"ENOMEM\" or a number.",
+          ci->values[0].value.string);
+    return -1;
+  }
+  int sev;
+  if (get_severity_name(ci, ci->values[1].value.string, &sev) != 0)
+    return -1;
+  for (size_t i = 0; i < cfg->nerrno_severity; i++)
+    if (cfg->errno_severity[i].err == err) {
+      cfg->errno_severity[i].severity = sev;
+      return 0;
+    }
+  if (cfg->nerrno_severity >= XW_MAX_ERRNO_SEVERITY) {
+    ERROR("xe_watch plugin: more than %d SeverityByErrno lines; this is a "
+          "configuration mistake.",
+          XW_MAX_ERRNO_SEVERITY);
+    return -1;
+  }
+  cfg->errno_severity[cfg->nerrno_severity].err = err;
+  cfg->errno_severity[cfg->nerrno_severity].severity = sev;
+  cfg->nerrno_severity++;
+  return 0;
+}
+
+int xw_config_severity(const struct xw_config *cfg, int error_code) {
+  int err = error_code < 0 ? -error_code : error_code;
+  for (size_t i = 0; i < cfg->nerrno_severity; i++)
+    if (cfg->errno_severity[i].err == err)
+      return cfg->errno_severity[i].severity;
+  if (cfg->uapi != NULL && cfg->uapi->restartable_vms &&
+      (err == ENOMEM || err == ENOSPC))
+    return NOTIF_WARNING;
+  return cfg->severity;
+}
+
+static int get_uapi(const oconfig_item_t *ci, const struct xw_uapi **out) {
+  char buf[32], names[96];
+  if (cf_util_get_string_buffer(ci, buf, sizeof(buf)) != 0)
+    return -1;
+  const struct xw_uapi *u = xw_uapi_find(buf);
+  if (u == NULL) {
+    ERROR("xe_watch plugin: UAPIRevision \"%s\" is not known; this build "
+          "knows %s.",
+          buf, xw_uapi_names(names, sizeof(names)));
+    return -1;
+  }
+  *out = u;
+  return 0;
+}
+
 /* A regular expression option, compiled once here so a typo is reported by
  * `collectd -t` rather than at the first scan. */
 static int get_regex(const oconfig_item_t *ci, char **out) {
@@ -285,6 +376,10 @@ int xw_config_parse(struct xw_config *cfg, const oconfig_item_t *ci) {
       err = get_check_interval(c, &cfg->device_check);
     else if (strcasecmp("SysfsRoot", c->key) == 0)
       err = get_root_dir(c, "/host/sys", &cfg->sysfs_root);
+    else if (strcasecmp("UAPIRevision", c->key) == 0)
+      err = get_uapi(c, &cfg->uapi);
+    else if (strcasecmp("SeverityByErrno", c->key) == 0)
+      err = get_errno_severity(cfg, c);
     else {
       ERROR("xe_watch plugin: unknown option \"%s\"; see collectd-xe_watch(5) "
             "for the options.",

@@ -6,9 +6,13 @@
 
 #include "liboconfig/oconfig.h"
 
+#include "uapi.h"
+
 #include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#define XW_MAX_ERRNO_SEVERITY 32
 
 /** Everything <Plugin xe_watch> can say; defaults from xw_config_init. */
 struct xw_config {
@@ -34,6 +38,13 @@ struct xw_config {
   bool auto_discover;      /* AutoDiscover: every xe render node udev knows */
   cdtime_t device_check;   /* DeviceCheckInterval: ENODEV probe, 0 = off */
   char *sysfs_root;        /* SysfsRoot: where /sys is (containers) */
+  const struct xw_uapi *uapi; /* UAPIRevision */
+  /* SeverityByErrno lines, in order; a later line for an errno wins. */
+  struct {
+    int err; /* positive errno */
+    int severity;
+  } errno_severity[XW_MAX_ERRNO_SEVERITY];
+  size_t nerrno_severity;
 };
 
 #define XW_DEFAULT_QUEUE_SIZE 256
@@ -64,6 +75,15 @@ int xw_config_add_device(struct xw_config *cfg, const char *path);
  * which line was dropped and why. Call once the Devices are final.
  */
 void xw_config_dedupe(struct xw_config *cfg);
+
+/**
+ * Severity of a VM_ERR notification for error_code (negative errno; 0 for
+ * errnos without a counter of their own): a SeverityByErrno line for it,
+ * else WARNING for -ENOMEM and -ENOSPC when the uAPI revision has
+ * restartable VMs (the errors after which v2 pauses a VM for
+ * VM_RESTART rather than killing it), else Severity.
+ */
+int xw_config_severity(const struct xw_config *cfg, int error_code);
 
 /** Checks that need the whole configuration (e.g. at least one Device).
  *  Logs what to fix; returns 0 or -1. */

@@ -19,7 +19,8 @@ struct xw_qitem {
   uint32_t device; /* index into the device table */
   uint32_t vm_id;
   int32_t error_code; /* negative errno */
-  uint32_t serial;    /* client attribution serial; 0 for the node's watch */
+  uint32_t serial;    /* which DRM file: client attribution serial, or the
+                         node's subscription count for watch 0 */
   uint32_t detail;
   uint8_t watch_id;
   uint8_t kind; /* enum xw_qkind */

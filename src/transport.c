@@ -11,19 +11,13 @@
 
 #include "xe_watch_uapi.h"
 
-static int set_filter(int fd) {
-  struct {
-    struct watch_notification_filter f;
-    struct watch_notification_type_filter t[1];
-  } flt;
-  memset(&flt, 0, sizeof(flt));
-  flt.f.nr_filters = 1;
-  flt.t[0].type = WATCH_TYPE_DRM_XE_NOTIFY;
-  /* Every subtype: a subtype newer than this plugin is still counted (as
-   * unknown), telling operators the kernel has grown new events. */
-  memset(flt.t[0].subtype_filter, 0xff, sizeof(flt.t[0].subtype_filter));
-  return ioctl(fd, IOC_WATCH_QUEUE_SET_FILTER, &flt.f) == 0 ? 0 : -errno;
-}
+/* No IOC_WATCH_QUEUE_SET_FILTER: the kernel silently drops a filter's types
+ * it does not know, and a filter then rejects everything unmatched, so a
+ * filter on the xe type turns into "reject everything" on a kernel that
+ * numbers that type differently, with no error anywhere. The pipe carries
+ * only the watches this plugin subscribes (and META records pass any
+ * filter), so a filter would save nothing; without one a renumbered record
+ * type is read, counted as unknown and logged. */
 
 int xw_pipe_open(int notes, int fds[2], enum xw_stage *stage) {
   int p[2];
@@ -36,8 +30,6 @@ int xw_pipe_open(int notes, int fds[2], enum xw_stage *stage) {
   if (ioctl(p[0], IOC_WATCH_QUEUE_SET_SIZE, notes) != 0) {
     err = -errno;
     *stage = XW_STAGE_SIZE;
-  } else if ((err = set_filter(p[0])) != 0) {
-    *stage = XW_STAGE_FILTER;
   }
   if (err != 0) {
     close(p[0]);
@@ -50,10 +42,15 @@ int xw_pipe_open(int notes, int fds[2], enum xw_stage *stage) {
   return 0;
 }
 
-int xw_subscribe(int drm_fd, int pipe_fd, unsigned watch_id) {
+int xw_subscribe_as(int drm_fd, int pipe_fd, unsigned watch_id,
+                    unsigned long request) {
   struct drm_xe_watch_queue wq = {
       .fd = (__u32)pipe_fd, .watch_id = watch_id, .flags = 0, .pad = 0};
   if (watch_id > DRM_XE_WATCH_ID_MAX)
     return -EINVAL;
-  return ioctl(drm_fd, DRM_IOCTL_XE_WATCH_QUEUE, &wq) == 0 ? 0 : -errno;
+  return ioctl(drm_fd, request, &wq) == 0 ? 0 : -errno;
+}
+
+int xw_subscribe(int drm_fd, int pipe_fd, unsigned watch_id) {
+  return xw_subscribe_as(drm_fd, pipe_fd, watch_id, DRM_IOCTL_XE_WATCH_QUEUE);
 }

@@ -209,7 +209,14 @@ static int xw_init(void) {
       .device_check = g_cfg.device_check,
       .max_devices = room > g_ndev ? room : 0,
       .ndev_published = &g_ndev_live,
+      .uapi = g_cfg.uapi,
   };
+  const struct xw_uapi *u = g_cfg.uapi;
+  INFO("xe_watch plugin: speaking uAPI revision %s (%s): watch ioctl 0x%08lx "
+       "(DRM_COMMAND_BASE + 0x%02x), xe records type %" PRIu32
+       ", VM_ERR subtype %u; UAPIRevision selects another",
+       u->name, u->what, u->ioctl, xw_uapi_nr(u), u->xe_type,
+       (unsigned)u->vm_err_subtype);
   if (err == 0)
     err = xw_listener_create(&g_listener, g_devs, g_ndev, &g_queue, &lc);
   if (err == 0)

@@ -45,7 +45,7 @@ static void on_record(struct bl_dev *d, const struct xw_event *ev,
                         .vm_id = ev->vm_id,
                         .error_code = ev->error_code,
                         .watch_id = ev->watch_id};
-  xw_notify_vm_err(d->name, d->node, &it, NULL, NOTIF_FAILURE);
+  xw_notify_vm_err(d->name, d->node, &it, NULL, NOTIF_FAILURE, 1, 0);
 }
 
 void bl_handle_chunk(struct bl_dev *d, const unsigned char *buf, size_t n) {

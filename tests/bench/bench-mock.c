@@ -438,6 +438,19 @@ void c_complain(int level, c_complain_t *c, const char *format, ...) {
   plugin_log(level, "%s", msg);
 }
 
+void c_complain_once(int level, c_complain_t *c, const char *format, ...) {
+  if (c->complained_once)
+    return;
+  c->complained_once = true;
+  c->interval = interval_g;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, format);
+  vsnprintf(msg, sizeof(msg), format, ap);
+  va_end(ap);
+  plugin_log(level, "%s", msg);
+}
+
 void c_do_release(int level, c_complain_t *c, const char *format, ...) {
   if (c->interval == 0)
     return;

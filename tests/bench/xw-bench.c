@@ -753,7 +753,7 @@ static double micro_notify_ns(void) {
   uint64_t n = 0, t0 = bench_now_ns();
   while (bench_now_ns() - t0 < MICRO_BUDGET_NS / 4) {
     for (int i = 0; i < 256; i++)
-      xw_notify_vm_err("micro", "/micro/xw", &it, NULL, NOTIF_FAILURE);
+      xw_notify_vm_err("micro", "/micro/xw", &it, NULL, NOTIF_FAILURE, 1, 0);
     n += 256;
   }
   return (double)(bench_now_ns() - t0) / (double)n;

@@ -252,8 +252,9 @@ struct device {
   char driver[32];
   char pdev[32];
   enum dev_state state;
-  unsigned int gen; /* bumped by "remove": older files are unplugged */
-  bool learned;     /* not in our table: known from another process's file */
+  unsigned int uapi; /* 1, 2: that RFC revision's numbers; 0: the build's */
+  unsigned int gen;  /* bumped by "remove": older files are unplugged */
+  bool learned;      /* not in our table: known from another process's file */
   struct dfile *files;
 };
 
@@ -1208,13 +1209,15 @@ static void load_devices(const char *file) {
       else if (strncmp(tok, "state=", 6) == 0 &&
                parse_state(tok + 6, &d->state))
         ;
+      else if (strcmp(tok, "uapi=1") == 0 || strcmp(tok, "uapi=2") == 0)
+        d->uapi = (unsigned int)(tok[5] - '0');
       else
         say("%s:%u: ignoring unknown option '%s'", file, lineno, tok);
     }
     *tail = d;
     tail = &d->next;
-    dbg("device %s driver=%s pdev=%s state=%s", d->path, d->driver,
-        d->pdev[0] ? d->pdev : "-", state_name(d->state));
+    dbg("device %s driver=%s pdev=%s state=%s uapi=%u", d->path, d->driver,
+        d->pdev[0] ? d->pdev : "-", state_name(d->state), d->uapi);
   }
   free(line);
   fclose(fp);
@@ -2354,9 +2357,24 @@ static int drm_ioctl(struct dfile *f, unsigned int cmd, void *arg) {
     return -ENOTTY;
   unsigned int nr = _IOC_NR(cmd);
   bool is_version = nr == _IOC_NR(DRM_IOCTL_VERSION);
-  bool is_watch = nr == _IOC_NR(DRM_IOCTL_XE_WATCH_QUEUE) &&
-                  f->dev->state != DEV_EINVAL &&
-                  strcmp(f->dev->driver, "xe") == 0;
+  bool xe = f->dev->state != DEV_EINVAL && strcmp(f->dev->driver, "xe") == 0;
+  /* Without uapi= in the table: the number the plugin is built to use. */
+#ifdef XW_SYSTEM_WATCH_IOCTL
+  unsigned int def_nr = _IOC_NR(XW_SYSTEM_WATCH_IOCTL);
+#else
+  unsigned int def_nr = _IOC_NR(DRM_IOCTL_XE_WATCH_QUEUE);
+#endif
+  unsigned int watch_nr =
+      f->dev->uapi == 2   ? DRM_COMMAND_BASE + XW_UAPI_V2_WATCH_QUEUE
+      : f->dev->uapi == 1 ? DRM_COMMAND_BASE + XW_UAPI_V1_WATCH_QUEUE
+                          : def_nr;
+  bool is_watch = nr == watch_nr && xe;
+  /* uapi=2: 0x0f is drm-next's VM_GET_PROPERTY and 0x10 v2's VM_RESTART;
+   * to the watch ioctl's 16 bytes they answer as for a VM id that does not
+   * exist (the fd number read as a vm_id). */
+  if (xe && f->dev->uapi == 2 &&
+      (nr == DRM_COMMAND_BASE + 0x0f || nr == DRM_COMMAND_BASE + 0x10))
+    return -ENOENT;
   if (!is_version && !is_watch)
     return -EINVAL; /* no such ioctl in this driver */
 

@@ -55,7 +55,16 @@ check "a good configuration passes" passes '  Device "/dev/dri/renderD128"
   MaxRetryInterval 600
   NotificationLimit 20
   NotificationWindow 300
-  NotificationQueueLength 8192'
+  NotificationQueueLength 8192
+  UAPIRevision "v2"
+  SeverityByErrno "ENOMEM" "failure"
+  SeverityByErrno "ETIME" "warning"'
+check "unknown UAPIRevision" rejects '  Device "/dev/dri/renderD128"
+  UAPIRevision "v9"' 'UAPIRevision "v9" is not known; this build knows'
+check "SeverityByErrno with one string" rejects '  Device "/dev/dri/renderD128"
+  SeverityByErrno "ENOMEM"' 'SeverityByErrno needs two strings'
+check "SeverityByErrno with no errno" rejects '  Device "/dev/dri/renderD128"
+  SeverityByErrno "ENOPE" "warning"' '"ENOPE" is not an errno'
 check "no Device" rejects '  QueueSize 64' "no Device configured; add one such as"
 check "QueueSize out of range" rejects '  Device "/dev/dri/renderD128"
   QueueSize 1024' "QueueSize 1024 is out of range; use 1 to 512"

@@ -169,6 +169,15 @@ void c_complain(int level, c_complain_t *c, const char *format, ...) {
   va_end(ap);
 }
 
+void c_complain_once(int level, c_complain_t *c, const char *format, ...) {
+  if (c->complained_once)
+    return;
+  va_list ap;
+  va_start(ap, format);
+  vcomplain(level, c, format, ap);
+  va_end(ap);
+}
+
 void c_do_release(int level, c_complain_t *c, const char *format, ...) {
   if (c->interval == 0)
     return;

@@ -47,7 +47,9 @@ static const char *ctl(const char *fmt, ...) {
 static struct xw_device *devs[3];
 static struct xw_queue q;
 static struct xw_listener *l;
-static const struct xw_listener_config lcfg = {
+/* The fake serves v1's numbers unless its table says uapi=2; uapi is set
+ * in setup, whatever the build's default revision. */
+static struct xw_listener_config lcfg = {
     .queue_notes = 32,
     .retry_min = MS_TO_CDTIME_T(50),
     .retry_max = MS_TO_CDTIME_T(200),
@@ -56,6 +58,7 @@ static const struct xw_listener_config lcfg = {
 
 static void setup(void) {
   mock_reset();
+  lcfg.uapi = xw_uapi_find("v1");
   devs[0] = xw_device_new("/dev/dri/renderD128", 0);
   devs[1] = xw_device_new("/dev/dri/renderD129", 1);
   devs[2] = xw_device_new("/dev/dri/renderD130", 2);
@@ -85,9 +88,13 @@ START_TEST(subscribes_and_counts) {
   ck_assert_int_eq(atomic_load(&devs[0]->state), XW_DEV_LISTENING);
   ck_assert_int_eq(atomic_load(&devs[1]->state), XW_DEV_RETRYING);
   ck_assert_int_eq(atomic_load(&devs[2]->state), XW_DEV_RETRYING);
-  ck_assert_int_ge(mock_log_find(LOG_ERR, "/dev/dri/renderD129: this xe "
-                                          "kernel has no watch queue ioctl"),
-                   0);
+  ck_assert_int_ge(
+      mock_log_find(LOG_ERR, "/dev/dri/renderD129: the kernel does not "
+                             "implement the watch ioctl at 0x4010644f (uAPI "
+                             "revision v1; it answered EINVAL): if it "
+                             "carries another revision of the Xe "
+                             "watch-queue series, set UAPIRevision \"v2\""),
+      0);
   ck_assert_int_ge(
       mock_log_find(LOG_ERR, "/dev/dri/renderD130: driven by 'i915'"), 0);
   ck_assert_str_eq(ctl("watches /dev/dri/renderD128"), "ok 1\n");
@@ -227,6 +234,78 @@ START_TEST(malformed_and_unknown) {
 }
 END_TEST
 
+/* The kernel numbers records in a way this revision does not know: each
+ * kind is counted and logged once with both numbers, never filtered away
+ * unseen (a kernel filter on type 2 would have rejected type 5 silently). */
+START_TEST(unknown_kinds_counted_and_logged_once) {
+  mock_expect_errors();
+  xw_listener_attempt_due(l);
+  ck_assert_str_eq(ctl("record /dev/dri/renderD128 5 0 0011223344556677"),
+                   "ok 1 0\n");
+  ck_assert_str_eq(ctl("record /dev/dri/renderD128 5 0 0011223344556677"),
+                   "ok 1 0\n");
+  ctl("record /dev/dri/renderD128 2 7 0011223344556677");
+  ctl("record /dev/dri/renderD128 2 7");
+  ctl("record /dev/dri/renderD128 0 9");
+  PUMP_UNTIL(ld(&devs[0]->ctr.unknown) == 5);
+  ck_assert_int_eq(atomic_load(&devs[0]->state), XW_DEV_LISTENING);
+  const char *kinds[] = {"type 5, subtype 0 unknown to uAPI revision v1 (xe "
+                         "records: type 2, VM_ERR subtype 0)",
+                         "type 2, subtype 7 unknown", "type 0, subtype 9"};
+  for (size_t k = 0; k < 3; k++) {
+    int first = mock_log_find(LOG_WARNING, kinds[k]);
+    ck_assert_msg(first >= 0, "no log for %s", kinds[k]);
+    for (size_t i = (size_t)first + 1; i < mock_nlogs; i++)
+      ck_assert_msg(strstr(mock_logs[i].msg, kinds[k]) == NULL,
+                    "logged twice: %s", kinds[k]);
+  }
+  /* VM errors still flow. */
+  ctl("vm_err /dev/dri/renderD128 1 -12 1");
+  PUMP_UNTIL(ld(&devs[0]->ctr.vm_err) == 1);
+}
+END_TEST
+
+/* A kernel serving RFC v2's numbers: v1's number reaches another ioctl
+ * (ENOENT), which must be named as a revision mismatch with the option to
+ * change; the v2 revision subscribes and counts. */
+START_TEST(uapi_revision_mismatch_and_match) {
+  mock_expect_errors();
+  struct xw_device *d = xw_device_new("/dev/dri/renderD131", 0);
+  struct xw_listener *l2;
+  struct xw_listener_config c = lcfg;
+  c.uapi = xw_uapi_find("v1");
+  ck_assert_int_eq(xw_listener_create(&l2, &d, 1, &q, &c), 0);
+  xw_listener_attempt_due(l2);
+  ck_assert_int_eq(atomic_load(&d->state), XW_DEV_RETRYING);
+  ck_assert_int_ge(
+      mock_log_find(LOG_ERR,
+                    "/dev/dri/renderD131: the kernel does not implement the "
+                    "watch ioctl at 0x4010644f (uAPI revision v1; it answered "
+                    "ENOENT): if it carries another revision of the Xe "
+                    "watch-queue series, set UAPIRevision \"v2\""),
+      0);
+  ck_assert_int_lt(mock_log_find(-1, "permission"), 0);
+  ck_assert_int_lt(mock_log_find(-1, "pipe"), 0);
+  xw_listener_destroy(l2);
+
+  c.uapi = xw_uapi_find("v2");
+  xw_device_free(d);
+  d = xw_device_new("/dev/dri/renderD131", 0);
+  ck_assert_int_eq(xw_listener_create(&l2, &d, 1, &q, &c), 0);
+  xw_listener_attempt_due(l2);
+  ck_assert_int_eq(atomic_load(&d->state), XW_DEV_LISTENING);
+  ck_assert_int_ge(mock_log_find(LOG_INFO, "notes) with uAPI revision v2, "
+                                           "ioctl 0x40106451"),
+                   0);
+  ctl("vm_err /dev/dri/renderD131 4 -28 2");
+  for (int i = 0; i < 200 && ld(&d->ctr.vm_err) < 2; i++)
+    xw_listener_dispatch(l2, 10);
+  ck_assert_uint_eq(ld(&d->ctr.vm_err), 2);
+  xw_listener_destroy(l2);
+  xw_device_free(d);
+}
+END_TEST
+
 START_TEST(thread_stops_promptly) {
   mock_expect_errors();
   ck_assert_int_eq(xw_listener_start(l), 0);
@@ -295,6 +374,8 @@ static Suite *listener_suite(void) {
   tcase_add_test(tc, removal_lost_in_full_ring);
   tcase_add_test(tc, loss_alone_keeps_listening);
   tcase_add_test(tc, malformed_and_unknown);
+  tcase_add_test(tc, unknown_kinds_counted_and_logged_once);
+  tcase_add_test(tc, uapi_revision_mismatch_and_match);
   tcase_add_test(tc, thread_stops_promptly);
   tcase_add_test(tc, reads_pipes_while_a_scan_runs);
   suite_add_tcase(s, tc);

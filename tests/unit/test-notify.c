@@ -11,7 +11,7 @@ START_TEST(vm_err_notification) {
                         .error_code = -ENOMEM,
                         .watch_id = 0};
   xw_notify_vm_err("0000:03:00.0", "/dev/dri/renderD128", &it, NULL,
-                   NOTIF_FAILURE);
+                   NOTIF_FAILURE, 1, TIME_T_TO_CDTIME_T(60));
   ck_assert_uint_eq(mock_nnotifs, 1);
   const notification_t *n = &mock_notifs[0].n;
   ck_assert_int_eq(n->severity, NOTIF_FAILURE);
@@ -33,7 +33,7 @@ END_TEST
 START_TEST(unnamed_errno) {
   struct xw_qitem it = {.vm_id = 1, .error_code = -4000};
   xw_notify_vm_err("renderD128", "/dev/dri/renderD128", &it, NULL,
-                   NOTIF_WARNING);
+                   NOTIF_WARNING, 1, TIME_T_TO_CDTIME_T(60));
   const notification_t *n = &mock_notifs[0].n;
   ck_assert_int_eq(n->severity, NOTIF_WARNING);
   ck_assert_ptr_nonnull(strstr(n->message, "E4000"));
@@ -124,6 +124,7 @@ static struct xw_dispatcher *disp;
 static void disp_setup(void) {
   mock_reset();
   xw_config_init(&cfg);
+  cfg.uapi = xw_uapi_find("v1"); /* whatever the build's default */
   cfg.notify_limit = 3;
   cfg.notify_window = TIME_T_TO_CDTIME_T(60);
   devs[0] = xw_device_new("/dev/dri/renderD128", 0);
@@ -264,6 +265,71 @@ START_TEST(send_notification_off) {
 }
 END_TEST
 
+static uint64_t meta_u(size_t i, const char *name) {
+  const notification_meta_t *m = mock_meta(&mock_notifs[i].n, name);
+  ck_assert_msg(m != NULL, "no meta %s", name);
+  return m->nm_value.nm_unsigned_int;
+}
+
+/* A VM that fails again and again (v2: paused, restarted, failing again) is
+ * recognisable: each notification carries how often this VM of this DRM
+ * file failed in the window, suppressed failures included; vm_id stays out
+ * of every value. Severity follows the errno: v2's restartable ENOMEM is a
+ * WARNING, EFAULT a FAILURE, and the summary keeps the errno's severity. */
+START_TEST(repeats_and_severity_per_errno) {
+  cfg.uapi = xw_uapi_find("v2");
+  cdtime_t t0 = TIME_T_TO_CDTIME_T(5000);
+  for (int i = 0; i < 5; i++) {
+    struct xw_qitem it = {.device = 0,
+                          .error_code = -ENOMEM,
+                          .vm_id = 3,
+                          .time = t0 + TIME_T_TO_CDTIME_T(i)};
+    ck_assert(xw_queue_push(&q, &it));
+  }
+  struct xw_qitem other = {
+      .device = 1, .error_code = -ENOMEM, .vm_id = 3, .time = t0};
+  struct xw_qitem fault = {.device = 0,
+                           .error_code = -EFAULT,
+                           .vm_id = 3,
+                           .time = t0 + TIME_T_TO_CDTIME_T(6)};
+  ck_assert(xw_queue_push(&q, &other));
+  ck_assert(xw_queue_push(&q, &fault));
+  xw_dispatcher_run_once(disp, t0 + TIME_T_TO_CDTIME_T(6));
+
+  ck_assert_uint_eq(mock_nnotifs, 5); /* 3 ENOMEM, 1 on dev 1, 1 EFAULT */
+  for (size_t i = 0; i < 3; i++) {
+    ck_assert_int_eq(mock_notifs[i].n.severity, NOTIF_WARNING);
+    ck_assert_uint_eq(meta_u(i, "vm_failures_in_window"), i + 1);
+  }
+  ck_assert_str_eq(mock_notifs[2].n.message,
+                   "VM 3 on renderD128 failed: ENOMEM (Cannot allocate "
+                   "memory); failure 3 of this VM in 60 s");
+  ck_assert_str_eq(mock_notifs[3].n.plugin_instance, "renderD129");
+  ck_assert_uint_eq(meta_u(3, "vm_failures_in_window"), 1);
+  ck_assert_int_eq(mock_notifs[4].n.severity, NOTIF_FAILURE);
+  ck_assert_uint_eq(meta_u(4, "vm_failures_in_window"), 6);
+
+  /* After the window: the summary of 2 suppressed ENOMEMs is a WARNING,
+   * and the VM's count starts again. */
+  mock_reset();
+  xw_dispatcher_run_once(disp, t0 + TIME_T_TO_CDTIME_T(6) + cfg.notify_window);
+  ck_assert_uint_eq(count_type("vm_err", NOTIF_WARNING), 1);
+  ck_assert_ptr_nonnull(strstr(mock_notifs[0].n.message, "2 more VM errors"));
+  struct xw_qitem later = {.device = 0,
+                           .error_code = -ENOMEM,
+                           .vm_id = 3,
+                           .time = t0 + cfg.notify_window + 1};
+  ck_assert(xw_queue_push(&q, &later));
+  mock_reset();
+  xw_dispatcher_run_once(disp, t0 + TIME_T_TO_CDTIME_T(7) + cfg.notify_window);
+  ck_assert_uint_eq(mock_nnotifs, 1);
+  ck_assert_uint_eq(meta_u(0, "vm_failures_in_window"), 1);
+  ck_assert_str_eq(mock_notifs[0].n.message,
+                   "VM 3 on renderD128 failed: ENOMEM (Cannot allocate "
+                   "memory)");
+}
+END_TEST
+
 static Suite *notify_suite(void) {
   Suite *s = suite_create("notify");
   TCase *tc = xw_tcase("mapping");
@@ -279,6 +345,7 @@ static Suite *notify_suite(void) {
   tcase_add_test(tc, state_changes_notify_once);
   tcase_add_test(tc, loss_warned_once_per_window);
   tcase_add_test(tc, send_notification_off);
+  tcase_add_test(tc, repeats_and_severity_per_errno);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -225,11 +225,123 @@ START_TEST(nothing_to_report) {
 }
 END_TEST
 
+/* SeverityByErrno "NAME" "severity": a second string on the last child. */
+static void add_errno_severity(oconfig_item_t *ci, const char *err,
+                               const char *sev) {
+  mock_ci_add_string(ci, "SeverityByErrno", err);
+  oconfig_item_t *c = &ci->children[ci->children_num - 1];
+  c->values = realloc(c->values, 2 * sizeof(*c->values));
+  ck_assert_ptr_nonnull(c->values);
+  c->values[1].type = OCONFIG_TYPE_STRING;
+  c->values[1].value.string = strdup(sev);
+  c->values_num = 2;
+}
+
+START_TEST(uapi_revision_option) {
+  oconfig_item_t *ci = mock_ci_block("Plugin");
+  mock_ci_add_string(ci, "Device", "/dev/dri/renderD128");
+  ck_assert_int_eq(parse(ci), 0);
+  ck_assert_ptr_eq(cfg.uapi, xw_uapi_default());
+  xw_config_free(&cfg);
+
+  ci = mock_ci_block("Plugin");
+  mock_ci_add_string(ci, "Device", "/dev/dri/renderD128");
+  mock_ci_add_string(ci, "UAPIRevision", "V2");
+  ck_assert_int_eq(parse(ci), 0);
+  ck_assert_str_eq(cfg.uapi->name, "v2");
+  ck_assert_uint_eq(cfg.uapi->ioctl, 0x40106451);
+  xw_config_free(&cfg);
+
+  mock_expect_errors();
+  ci = mock_ci_block("Plugin");
+  mock_ci_add_string(ci, "Device", "/dev/dri/renderD128");
+  mock_ci_add_string(ci, "UAPIRevision", "v3");
+  ck_assert_int_eq(parse(ci), -1);
+  ck_assert_int_ge(mock_log_find(LOG_ERR, "UAPIRevision \"v3\" is not "
+                                          "known; this build knows "),
+                   0);
+  ck_assert_int_ge(mock_log_find(LOG_ERR, "\"v1\", \"v2\""), 0);
+  xw_config_free(&cfg);
+}
+END_TEST
+
+/* Built-in defaults: v1 kills a failed VM, so every errno is Severity
+ * (FAILURE); v2 pauses a restartable VM after ENOMEM/ENOSPC, so those two
+ * are WARNING. SeverityByErrno wins over both, Severity sets the rest. */
+START_TEST(severity_per_errno) {
+  oconfig_item_t *ci = mock_ci_block("Plugin");
+  mock_ci_add_string(ci, "Device", "/dev/dri/renderD128");
+  mock_ci_add_string(ci, "UAPIRevision", "v1");
+  ck_assert_int_eq(parse(ci), 0);
+  ck_assert_int_eq(xw_config_severity(&cfg, -ENOMEM), NOTIF_FAILURE);
+  ck_assert_int_eq(xw_config_severity(&cfg, -ENOSPC), NOTIF_FAILURE);
+  ck_assert_int_eq(xw_config_severity(&cfg, -EFAULT), NOTIF_FAILURE);
+  xw_config_free(&cfg);
+
+  ci = mock_ci_block("Plugin");
+  mock_ci_add_string(ci, "Device", "/dev/dri/renderD128");
+  mock_ci_add_string(ci, "UAPIRevision", "v2");
+  ck_assert_int_eq(parse(ci), 0);
+  ck_assert_int_eq(xw_config_severity(&cfg, -ENOMEM), NOTIF_WARNING);
+  ck_assert_int_eq(xw_config_severity(&cfg, -ENOSPC), NOTIF_WARNING);
+  ck_assert_int_eq(xw_config_severity(&cfg, -ETIME), NOTIF_FAILURE);
+  ck_assert_int_eq(xw_config_severity(&cfg, -EFAULT), NOTIF_FAILURE);
+  ck_assert_int_eq(xw_config_severity(&cfg, 0), NOTIF_FAILURE);
+  xw_config_free(&cfg);
+
+  ci = mock_ci_block("Plugin");
+  mock_ci_add_string(ci, "Device", "/dev/dri/renderD128");
+  add_errno_severity(ci, "ENOSPC", "failure");
+  add_errno_severity(ci, "efault", "Warning");
+  add_errno_severity(ci, "-62", "warning"); /* ETIME by number */
+  mock_ci_add_string(ci, "Severity", "warning");
+  add_errno_severity(ci, "EFAULT", "failure");  /* a later line wins */
+  mock_ci_add_string(ci, "UAPIRevision", "v2"); /* order does not matter */
+  ck_assert_int_eq(parse(ci), 0);
+  ck_assert_int_eq(xw_config_severity(&cfg, -ENOSPC), NOTIF_FAILURE);
+  ck_assert_int_eq(xw_config_severity(&cfg, -ENOMEM), NOTIF_WARNING);
+  ck_assert_int_eq(xw_config_severity(&cfg, -EFAULT), NOTIF_FAILURE);
+  ck_assert_int_eq(xw_config_severity(&cfg, -ETIME), NOTIF_WARNING);
+  ck_assert_int_eq(xw_config_severity(&cfg, -EIO), NOTIF_WARNING);
+  xw_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(severity_per_errno_rejects) {
+  mock_expect_errors();
+  oconfig_item_t *ci = mock_ci_block("Plugin");
+  mock_ci_add_string(ci, "Device", "/dev/dri/renderD128");
+  add_errno_severity(ci, "ENOTANERRNO", "warning");
+  ck_assert_int_eq(parse(ci), -1);
+  ck_assert_int_ge(mock_log_find(LOG_ERR, "\"ENOTANERRNO\" is not an errno"),
+                   0);
+  xw_config_free(&cfg);
+
+  ci = mock_ci_block("Plugin");
+  mock_ci_add_string(ci, "Device", "/dev/dri/renderD128");
+  add_errno_severity(ci, "ENOMEM", "okay");
+  ck_assert_int_eq(parse(ci), -1);
+  ck_assert_int_ge(mock_log_find(LOG_ERR, "severity \"okay\" is not known"), 0);
+  xw_config_free(&cfg);
+
+  ci = mock_ci_block("Plugin");
+  mock_ci_add_string(ci, "Device", "/dev/dri/renderD128");
+  mock_ci_add_string(ci, "SeverityByErrno", "ENOMEM");
+  ck_assert_int_eq(parse(ci), -1);
+  ck_assert_int_ge(mock_log_find(LOG_ERR, "SeverityByErrno needs two strings"),
+                   0);
+  xw_config_free(&cfg);
+}
+END_TEST
+
 static Suite *config_suite(void) {
   Suite *s = suite_create("config");
   TCase *tc = xw_tcase("parse");
   tcase_add_test(tc, defaults_and_devices);
   tcase_add_test(tc, every_option);
+  tcase_add_test(tc, uapi_revision_option);
+  tcase_add_test(tc, severity_per_errno);
+  tcase_add_test(tc, severity_per_errno_rejects);
   tcase_add_loop_test(tc, bad_values_are_rejected, 0,
                       (int)(sizeof(bad) / sizeof(bad[0])));
   tcase_add_test(tc, no_device);
