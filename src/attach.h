@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* Client watches: attach a device's pipe to workloads' DRM files. */
 #ifndef XE_WATCH_ATTACH_H
 #define XE_WATCH_ATTACH_H
 

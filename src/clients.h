@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* Parsers for what procfs says of a workload: fdinfo, cgroup, container,
+ * pod. */
 #ifndef XE_WATCH_CLIENTS_H
 #define XE_WATCH_CLIENTS_H
 

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* Record decoder: the bytes of one read() of a notification pipe -> typed
+ * events. Pure: no I/O, no allocation; the fuzz target. */
 #include "decode.h"
 
 #include <string.h>

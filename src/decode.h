@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* Record decoder: one read()'s bytes -> typed events. */
 #ifndef XE_WATCH_DECODE_H
 #define XE_WATCH_DECODE_H
 

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* Device identity: open a node, check that xe drives it, name the GPU by
+ * its PCI slot (from sysfs, without opening the node), explain failures. */
 #include "device.h"
 
 #include <errno.h>

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* Device identity: open, check and name a DRM node. */
 #ifndef XE_WATCH_DEVICE_H
 #define XE_WATCH_DEVICE_H
 

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* Workload discovery: the DRM files processes hold, from procfs. */
 #ifndef XE_WATCH_DISCOVERY_H
 #define XE_WATCH_DISCOVERY_H
 

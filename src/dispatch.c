@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* The notification thread: drains the listener's queue, rate-limits, and
+ * is the only caller of plugin_dispatch_notification. */
 #include "collectd.h"
 
 #include "dispatch.h"

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* The notification thread. */
 #ifndef XE_WATCH_DISPATCH_H
 #define XE_WATCH_DISPATCH_H
 

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* The listener thread: one epoll loop that reads every device's
+ * notification pipe, runs the device state machine, counts and queues. */
 #include "collectd.h"
 
 #include "listener.h"

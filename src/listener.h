@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* The listener thread and the per-device state it shares. */
 #ifndef XE_WATCH_LISTENER_H
 #define XE_WATCH_LISTENER_H
 

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* Mapping of events and counters onto collectd's notification_t and
+ * value_list_t. */
 #include "notify.h"
 
 #include "utils/common/common.h"

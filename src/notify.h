@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* Events and counters as collectd notifications and values. */
 #ifndef XE_WATCH_NOTIFY_H
 #define XE_WATCH_NOTIFY_H
 

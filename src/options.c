@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* The <Plugin xe_watch> block: parse, check and explain every option. */
 #include "options.h"
 
 #include "plugin.h"

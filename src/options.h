@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* The plugin's configuration and its parser. */
 #ifndef XE_WATCH_OPTIONS_H
 #define XE_WATCH_OPTIONS_H
 

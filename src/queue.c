@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* Lock-free bounded single-producer single-consumer queue from the
+ * listener to the dispatcher. */
 #include "queue.h"
 
 #include <errno.h>

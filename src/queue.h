@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* Bounded SPSC queue from the listener to the dispatcher. */
 #ifndef XE_WATCH_QUEUE_H
 #define XE_WATCH_QUEUE_H
 

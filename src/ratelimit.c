@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* Per-key notification windows: a limit per window and a count of what
+ * was suppressed. */
 #include "ratelimit.h"
 
 uint64_t xw_window_expire(struct xw_window *w, uint64_t now, uint64_t len) {

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* Per-key notification windows with suppressed counts. */
 #ifndef XE_WATCH_RATELIMIT_H
 #define XE_WATCH_RATELIMIT_H
 

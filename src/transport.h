@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* The kernel's notification pipe: create, size, subscribe. */
 #ifndef XE_WATCH_TRANSPORT_H
 #define XE_WATCH_TRANSPORT_H
 

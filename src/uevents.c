@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* udev: wedged GPUs, device coredumps, node add/remove, and discovery of
+ * xe render nodes. */
 #include "uevents.h"
 
 #include <errno.h>

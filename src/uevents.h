@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* udev events for GPUs: wedged, coredump, node add/remove. */
 #ifndef XE_WATCH_UEVENTS_H
 #define XE_WATCH_UEVENTS_H
 
