@@ -8,6 +8,7 @@
 #include "plugin.h"
 #include "utils/common/common.h"
 
+#include <sys/epoll.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -63,7 +64,7 @@ void xw_attach_destroy(struct xw_attach *a) {
 }
 
 void xw_watch_slots_free(struct xw_watch_slots *ws) {
-  for (size_t i = 0; i < XW_WATCH_SLOTS; i++) {
+  for (size_t i = 0; i < XW_SLOTS_ALL; i++) {
     free(ws->attr[i]);
     ws->attr[i] = NULL;
   }
@@ -71,7 +72,7 @@ void xw_watch_slots_free(struct xw_watch_slots *ws) {
 
 bool xw_device_client(struct xw_device *dev, unsigned watch_id, uint32_t serial,
                       struct xw_client_attr *out) {
-  if (watch_id == 0 || watch_id >= XW_WATCH_SLOTS)
+  if (watch_id % XW_WATCH_SLOTS == 0 || watch_id >= XW_SLOTS_ALL)
     return false;
   pthread_mutex_lock(&dev->lock);
   const struct xw_client_attr *a = dev->watches.attr[watch_id];
@@ -83,9 +84,13 @@ bool xw_device_client(struct xw_device *dev, unsigned watch_id, uint32_t serial,
 }
 
 unsigned xw_watch_slots_pick(const struct xw_watch_slots *ws) {
-  unsigned fallback = 0;
-  for (unsigned n = 0; n < XW_WATCH_SLOTS - 1; n++) {
-    unsigned slot = 1 + (ws->next + n) % (XW_WATCH_SLOTS - 1);
+  unsigned npipes = ws->npipes > 0 ? ws->npipes : 1;
+  unsigned ids = npipes * (XW_WATCH_SLOTS - 1), fallback = 0;
+  unsigned from = ws->next - ws->next / XW_WATCH_SLOTS; /* ids, not slots */
+  for (unsigned n = 0; n < ids; n++) {
+    unsigned k = (from + n) % ids;
+    unsigned slot = k / (XW_WATCH_SLOTS - 1) * XW_WATCH_SLOTS + 1 +
+                    k % (XW_WATCH_SLOTS - 1);
     if (ws->attr[slot] != NULL && ws->attr[slot]->live)
       continue;
     if (!ws->quarantined[slot])
@@ -95,6 +100,8 @@ unsigned xw_watch_slots_pick(const struct xw_watch_slots *ws) {
     if (fallback == 0 || ws->attr[slot]->serial < ws->attr[fallback]->serial)
       fallback = slot;
   }
+  if (npipes < XW_PIPES_MAX)
+    return npipes * XW_WATCH_SLOTS + 1; /* a new pipe's first id */
   return fallback;
 }
 
@@ -102,7 +109,7 @@ unsigned xw_watch_slots_pick(const struct xw_watch_slots *ws) {
 static unsigned slot_of(const struct xw_watch_slots *ws, uint64_t client_id) {
   if (ws->n == 0)
     return 0;
-  for (unsigned i = 1; i < XW_WATCH_SLOTS; i++) {
+  for (unsigned i = 1; i < XW_SLOTS_ALL; i++) {
     const struct xw_client_attr *a = ws->attr[i];
     if (a != NULL && a->live && a->client_id == client_id)
       return i;
@@ -168,7 +175,7 @@ static bool over_quota(struct xw_attach *at, struct xw_device *dev,
                        const struct xw_client *c) {
   const struct xw_watch_slots *ws = &dev->watches;
   unsigned by_pid = 0, by_cgroup = 0;
-  for (unsigned i = 1; i < XW_WATCH_SLOTS && ws->n > 0; i++) {
+  for (unsigned i = 1; i < XW_SLOTS_ALL && ws->n > 0; i++) {
     const struct xw_client_attr *a = ws->attr[i];
     if (a == NULL || !a->live)
       continue;
@@ -218,6 +225,37 @@ static const char *mismatch(const struct xw_attach *at, int dupfd,
   return NULL;
 }
 
+/* Every id of dev's open pipes is taken: open one more, sized like the
+ * first, and add it to the listener's epoll set. Only workloads'
+ * duplicates subscribe through it. */
+static int extra_pipe(struct xw_attach *at, struct xw_device *dev) {
+  struct xw_watch_slots *ws = &dev->watches;
+  unsigned p = ws->npipes;
+  if (p == 0 || p >= XW_PIPES_MAX)
+    return -ENOSPC;
+  int fds[2];
+  enum xw_stage stage;
+  int err = xw_pipe_open(at->cfg.queue_notes, fds, &stage);
+  if (err != 0)
+    return err;
+  struct epoll_event ev = {.events = EPOLLIN,
+                           .data.u64 = XW_PIPE_TAG(dev->index, p)};
+  if (at->cfg.epfd >= 0 && epoll_ctl(at->cfg.epfd, EPOLL_CTL_ADD, fds[0], &ev))
+    err = -errno;
+  if (err != 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return err;
+  }
+  dev->xpipe_rd[p] = fds[0];
+  dev->xpipe_wr[p] = fds[1];
+  ws->npipes = p + 1;
+  INFO("xe_watch plugin: %s (%s): the %u watch ids of %u notification "
+       "pipes are taken; opened pipe %u for further workloads' files",
+       dev->node, dev->name, p * (XW_WATCH_SLOTS - 1), p, p + 1);
+  return 0;
+}
+
 /* Subscribe dev's pipe to a workload's DRM file through a duplicate that is
  * closed at once: the watch holds no reference to the file, so the
  * workload's lifetime and resources are never extended, and its removal
@@ -240,9 +278,10 @@ static void attach_client(struct xw_attach *at, struct xw_device *dev,
   if (slot == 0) {
     unwatched(ws, c->client_id, XW_UNW_NO_FREE_ID);
     c_complain(LOG_WARNING, &at->attach_complaint,
-               "xe_watch plugin: %s (%s): %u client watches, the most one "
-               "notification pipe carries; pid %d (%s) is not watched",
-               dev->node, dev->name, (unsigned)ws->n, (int)c->pid, c->comm);
+               "xe_watch plugin: %s (%s): %u client watches, the most %d "
+               "notification pipes carry; pid %d (%s) is not watched",
+               dev->node, dev->name, (unsigned)ws->n, XW_PIPES_MAX, (int)c->pid,
+               c->comm);
     return;
   }
   int pidfd = pidfd_open(c->pid, 0);
@@ -277,7 +316,20 @@ static void attach_client(struct xw_attach *at, struct xw_device *dev,
             dev->node, dev->name, c->fd, (int)c->pid, c->comm, why);
     return;
   }
-  err = xw_subscribe_as(fd, dev->pipe_rd, slot, at->cfg.watch_ioctl);
+  unsigned pipe = slot / XW_WATCH_SLOTS;
+  if (pipe >= ws->npipes && (err = extra_pipe(at, dev)) != 0) {
+    close(fd);
+    unwatched(ws, c->client_id, XW_UNW_NO_FREE_ID);
+    c_complain(LOG_ERR, &at->attach_complaint,
+               "xe_watch plugin: %s (%s): the %u ids of %u notification "
+               "pipes are taken and another cannot be opened (%s); pid %d "
+               "(%s) is not watched",
+               dev->node, dev->name, ws->npipes * (XW_WATCH_SLOTS - 1),
+               ws->npipes, STRERROR(-err), (int)c->pid, c->comm);
+    return;
+  }
+  err = xw_subscribe_as(fd, pipe == 0 ? dev->pipe_rd : dev->xpipe_rd[pipe],
+                        slot % XW_WATCH_SLOTS, at->cfg.watch_ioctl);
   close(fd);
   if (err != 0) {
     if (err != -EBUSY) /* EBUSY: that file is already on this pipe */
@@ -363,7 +415,8 @@ static void client_removed(struct xw_device *dev, unsigned watch_id,
 
 bool xw_attach_removed(struct xw_device *dev, unsigned watch_id) {
   struct xw_watch_slots *ws = &dev->watches;
-  if (watch_id == 0 || watch_id >= XW_WATCH_SLOTS || ws->attr[watch_id] == NULL)
+  if (watch_id % XW_WATCH_SLOTS == 0 || watch_id >= XW_SLOTS_ALL ||
+      ws->attr[watch_id] == NULL)
     return false;
   if (ws->quarantined[watch_id]) {
     /* The recheck ended it too early: now its file is gone for sure. */
@@ -381,14 +434,24 @@ void xw_attach_lost(struct xw_device *dev) {
     dev->watches.recheck = true;
 }
 
-void xw_attach_pipe_closed(struct xw_device *dev) {
+void xw_attach_pipe_closed(struct xw_device *dev, int epfd) {
   struct xw_watch_slots *ws = &dev->watches;
+  for (unsigned p = 1; p < ws->npipes; p++) {
+    if (dev->xpipe_rd[p] < 0)
+      continue;
+    if (epfd >= 0)
+      epoll_ctl(epfd, EPOLL_CTL_DEL, dev->xpipe_rd[p], NULL);
+    close(dev->xpipe_rd[p]);
+    close(dev->xpipe_wr[p]);
+    dev->xpipe_rd[p] = dev->xpipe_wr[p] = -1;
+  }
+  ws->npipes = 0;
   /* A new pipe starts with no watches: nothing is pending on any id. */
   memset(ws->quarantined, 0, sizeof(ws->quarantined));
   if (ws->n == 0)
     return;
   pthread_mutex_lock(&dev->lock);
-  for (size_t i = 1; i < XW_WATCH_SLOTS; i++)
+  for (size_t i = 1; i < XW_SLOTS_ALL; i++)
     if (ws->attr[i] != NULL)
       ws->attr[i]->live = false;
   pthread_mutex_unlock(&dev->lock);
@@ -442,7 +505,7 @@ bool xw_attach_scan_step(struct xw_attach *at, unsigned max_pids) {
     if (!ws->rechecking)
       continue;
     ws->rechecking = false;
-    for (unsigned s = 1; s < XW_WATCH_SLOTS && ws->n > 0; s++)
+    for (unsigned s = 1; s < XW_SLOTS_ALL && ws->n > 0; s++)
       if (ws->attr[s] != NULL && ws->attr[s]->live && !ws->seen[s]) {
         client_removed(d, s,
                        " (no process holds it any more; its removal record "

@@ -19,6 +19,12 @@
 /* Watch ids on a device's pipe: 0 is the node's own file, the rest go to
  * workloads' files (clients). */
 #define XW_WATCH_SLOTS 256
+/* Pipes per GPU: when every id of the open ones is taken, attach opens
+ * another (ids 1..255 of each), so 8 carry 2,040 workload files. */
+#define XW_PIPES_MAX 8
+/* A client watch's slot: pipe * XW_WATCH_SLOTS + its watch id on that
+ * pipe; slot 0 of each pipe is never a client's. */
+#define XW_SLOTS_ALL (XW_PIPES_MAX * XW_WATCH_SLOTS)
 
 /** Who a client watch belongs to, as found at attach time. Immutable once
  *  published; replaced (never edited) when its slot is reused. */
@@ -50,7 +56,8 @@ const char *xw_unwatched_name(enum xw_unwatched why);
 /** A device's client watches. attr[] is written by the listener under the
  *  device's lock and read by others under it; the rest is listener-owned. */
 struct xw_watch_slots {
-  struct xw_client_attr *attr[XW_WATCH_SLOTS]; /* [0] unused */
+  struct xw_client_attr *attr[XW_SLOTS_ALL]; /* [p * 256] unused */
+  unsigned npipes;    /* pipes open: 1 + the extra ones (0 before start) */
   unsigned next;      /* round robin: a freed watch id is reused last */
   _Atomic unsigned n; /* live client watches; read by the read callback */
   /* Files seen but not watched, each counted once per reason: read by the
@@ -68,11 +75,11 @@ struct xw_watch_slots {
   /* The scan in progress began with recheck set: a loss heard after it
    * began waits for the next, which sees every process after the loss. */
   bool rechecking;
-  bool seen[XW_WATCH_SLOTS]; /* during that scan */
+  bool seen[XW_SLOTS_ALL]; /* during that scan */
   /* Ended by that recheck, not by a removal record: the file may still be
    * alive (held by a mapping, not an fd) and its watch with it, so the id
    * is not handed out again while another is free. */
-  bool quarantined[XW_WATCH_SLOTS];
+  bool quarantined[XW_SLOTS_ALL];
 };
 
 struct xw_device;
@@ -82,9 +89,10 @@ struct xw_device;
 bool xw_device_client(struct xw_device *dev, unsigned watch_id, uint32_t serial,
                       struct xw_client_attr *out);
 
-/** The watch id the next attach gets: a free one, round robin from the
- *  last handed out; a quarantined one only when no other is free; 0 when
- *  all are live. */
+/** The slot the next attach gets: a free one of the open pipes, round
+ *  robin from the last handed out; else the first of a new pipe while
+ *  fewer than XW_PIPES_MAX are open; a quarantined one only when neither
+ *  is there; 0 when all are live. */
 unsigned xw_watch_slots_pick(const struct xw_watch_slots *ws);
 
 /** Free a device's attributions (at device free). */
@@ -95,7 +103,7 @@ void xw_watch_slots_free(struct xw_watch_slots *ws);
 static inline uint32_t xw_watch_serial(const struct xw_watch_slots *ws,
                                        unsigned watch_id) {
   const struct xw_client_attr *a =
-      watch_id < XW_WATCH_SLOTS ? ws->attr[watch_id] : NULL;
+      watch_id < XW_SLOTS_ALL ? ws->attr[watch_id] : NULL;
   return a != NULL ? a->serial : 0;
 }
 
@@ -106,6 +114,8 @@ struct xw_attach_config {
   unsigned max_per_process;      /* client watches per GPU; 0: no cap */
   unsigned max_per_cgroup;       /* the same per cgroup path */
   unsigned long watch_ioctl;     /* the uAPI revision's request number */
+  int queue_notes;               /* an extra pipe's size, like the first */
+  int epfd;                      /* the listener's: extra pipes join it */
 };
 
 struct xw_attach;
@@ -127,7 +137,8 @@ void xw_attach_scan(struct xw_attach *a);
 bool xw_attach_scan_begin(struct xw_attach *a);
 bool xw_attach_scan_step(struct xw_attach *a, unsigned max_pids);
 
-/** A removal record for watch_id on dev's pipe: ends that client watch.
+/** A removal record for slot watch_id (pipe * 256 + id): ends that client
+ *  watch.
  *  false if no live client watch has that id. Listener thread. */
 bool xw_attach_removed(struct xw_device *dev, unsigned watch_id);
 
@@ -135,8 +146,12 @@ bool xw_attach_removed(struct xw_device *dev, unsigned watch_id);
  *  the next scan rechecks dev's client watches. */
 void xw_attach_lost(struct xw_device *dev);
 
-/** dev's pipe was closed: every client watch on it ended silently. */
-void xw_attach_pipe_closed(struct xw_device *dev);
+/** dev's pipes were closed: every client watch on them ended silently.
+ *  Closes the extra pipes (epfd: the listener's, to leave). */
+void xw_attach_pipe_closed(struct xw_device *dev, int epfd);
+
+/** The epoll tag of dev's pipe p: the device index, the pipe above it. */
+#define XW_PIPE_TAG(index, p) ((uint64_t)(index) | (uint64_t)(p) << 32)
 
 /**
  * Can attaching work here at all? 0, or -EXDEV (ProcRoot shows another PID

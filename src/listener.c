@@ -82,6 +82,8 @@ struct xw_device *xw_device_new(const char *node, unsigned index) {
   xw_node_display_name(node, dev->name, sizeof(dev->name));
   sstrncpy(dev->cause, "not started", sizeof(dev->cause));
   dev->drm_fd = dev->pipe_rd = dev->pipe_wr = -1;
+  for (unsigned p = 0; p < XW_PIPES_MAX; p++)
+    dev->xpipe_rd[p] = dev->xpipe_wr[p] = -1;
   dev->complaint = (c_complain_t)C_COMPLAIN_INIT_STATIC;
   return dev;
 }
@@ -158,7 +160,7 @@ static void teardown(struct xw_listener *l, struct xw_device *dev) {
   close_fd(&dev->drm_fd);
   close_fd(&dev->pipe_rd);
   close_fd(&dev->pipe_wr);
-  xw_attach_pipe_closed(dev);
+  xw_attach_pipe_closed(dev, l->epfd);
 }
 
 static void arm_timer(struct xw_listener *l) {
@@ -300,6 +302,7 @@ static void attempt(struct xw_listener *l, struct xw_device *dev) {
   dev->pipe_rd = fds[0];
   dev->pipe_wr = fds[1];
   dev->watch_id = 0;
+  dev->watches.npipes = 1;
 
   err = xw_subscribe_as(dev->drm_fd, dev->pipe_rd, dev->watch_id,
                         l->cfg.uapi->ioctl);
@@ -383,10 +386,11 @@ static void unknown_seen(struct xw_listener *l, struct xw_device *dev,
           u->xe_type, (unsigned)u->vm_err_subtype);
 }
 
-/* Decode one read()'s bytes. Returns true if the watch was removed; sets
- * *lost when a loss record was among them. */
+/* Decode one read()'s bytes from dev's pipe `pipe`. Returns true if the
+ * node's own watch was removed; sets *lost when a loss record was among
+ * them. */
 static bool handle_records(struct xw_listener *l, struct xw_device *dev,
-                           size_t n, cdtime_t now, bool *lost) {
+                           unsigned pipe, size_t n, cdtime_t now, bool *lost) {
   struct xw_counters *c = &dev->ctr;
   struct xw_event ev;
   size_t off = 0;
@@ -401,6 +405,7 @@ static bool handle_records(struct xw_listener *l, struct xw_device *dev,
       ctr_add(&c->by_errno[xw_errno_slot(ev.error_code)], 1);
       if (l->queue == NULL)
         break;
+      unsigned slot = pipe * XW_WATCH_SLOTS + ev.watch_id;
       struct xw_qitem it = {
           .time = now,
           .device = dev->index,
@@ -408,10 +413,9 @@ static bool handle_records(struct xw_listener *l, struct xw_device *dev,
           .error_code = ev.error_code,
           /* Names the DRM file: vm ids restart in a
            * new one (VM repeat counting). */
-          .serial = ev.watch_id == 0
-                        ? dev->node_gen
-                        : xw_watch_serial(&dev->watches, ev.watch_id),
-          .watch_id = ev.watch_id};
+          .serial =
+              slot == 0 ? dev->node_gen : xw_watch_serial(&dev->watches, slot),
+          .watch_id = (uint16_t)slot};
       if (!xw_queue_push(l->queue, &it))
         ctr_add(&c->dropped, 1);
       break;
@@ -421,9 +425,9 @@ static bool handle_records(struct xw_listener *l, struct xw_device *dev,
       *lost = true;
       break;
     case XW_EV_REMOVAL:
-      if (ev.watch_id == dev->watch_id)
+      if (pipe == 0 && ev.watch_id == dev->watch_id)
         removed = true;
-      else if (!xw_attach_removed(dev, ev.watch_id))
+      else if (!xw_attach_removed(dev, pipe * XW_WATCH_SLOTS + ev.watch_id))
         ctr_add(&c->unknown, 1);
       break;
     case XW_EV_UNKNOWN:
@@ -448,22 +452,24 @@ static bool handle_records(struct xw_listener *l, struct xw_device *dev,
  * the loop back while records remain. */
 #define XW_READS_PER_WAKEUP 16
 
-static void handle_readable(struct xw_listener *l, struct xw_device *dev) {
-  if (dev->pipe_rd < 0)
+static void handle_readable(struct xw_listener *l, struct xw_device *dev,
+                            unsigned pipe) {
+  if (dev->pipe_rd < 0 || (pipe > 0 && pipe >= dev->watches.npipes))
     return; /* torn down earlier in this batch */
+  int fd = pipe == 0 ? dev->pipe_rd : dev->xpipe_rd[pipe];
   cdtime_t now = cdtime();
   bool got = false, removed = false, lost = false;
   ssize_t n = 0;
   int err = 0;
 
   for (int i = 0; i < XW_READS_PER_WAKEUP; i++) {
-    n = read(dev->pipe_rd, l->buf, sizeof(l->buf));
+    n = read(fd, l->buf, sizeof(l->buf));
     if (n <= 0) {
       err = n < 0 ? errno : 0;
       break;
     }
     got = true;
-    if (handle_records(l, dev, (size_t)n, now, &lost)) {
+    if (handle_records(l, dev, pipe, (size_t)n, now, &lost)) {
       removed = true;
       break;
     }
@@ -654,8 +660,8 @@ bool xw_listener_dispatch(struct xw_listener *l, int timeout_ms) {
         l->scan_again = true;
       else
         l->scanning = xw_attach_scan_begin(l->attach);
-    } else if (src < l->ndev) {
-      handle_readable(l, l->devs[src]);
+    } else if ((src & UINT32_MAX) < l->ndev) {
+      handle_readable(l, l->devs[src & UINT32_MAX], (unsigned)(src >> 32));
     }
   }
   scan_slice(l);
@@ -762,7 +768,9 @@ int xw_listener_create(struct xw_listener **out, struct xw_device **devs,
                                   .max_per_process =
                                       cfg->client_max_per_process,
                                   .max_per_cgroup = cfg->client_max_per_cgroup,
-                                  .watch_ioctl = l->cfg.uapi->ioctl};
+                                  .watch_ioctl = l->cfg.uapi->ioctl,
+                                  .queue_notes = cfg->queue_notes,
+                                  .epfd = l->epfd};
     err = xw_attach_create(&l->attach, devs, ndev, &ac);
   }
   if (err == 0 && cfg->proc_root != NULL) {
@@ -828,5 +836,5 @@ unsigned char *xw_listener_buf(struct xw_listener *l, size_t *len) {
 
 bool xw_listener_handle_records(struct xw_listener *l, struct xw_device *dev,
                                 size_t n, cdtime_t now, bool *lost) {
-  return handle_records(l, dev, n, now, lost);
+  return handle_records(l, dev, 0, n, now, lost);
 }

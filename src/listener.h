@@ -74,6 +74,8 @@ struct xw_device {
 
   /* Listener-owned. */
   int drm_fd, pipe_rd, pipe_wr;
+  /* Extra pipes for workloads' files, [1..watches.npipes); [0] unused. */
+  int xpipe_rd[XW_PIPES_MAX], xpipe_wr[XW_PIPES_MAX];
   unsigned watch_id;
   uint32_t node_gen;   /* bumped per subscription of the node's own file */
   char node_real[256]; /* realpath of node, matched against clients' links */

@@ -53,7 +53,11 @@ int xw_notify_vm_err(const char *name, const char *node,
   plugin_notification_meta_add_signed_int(&n, "error_code", it->error_code);
   plugin_notification_meta_add_string(&n, "errno", en);
   plugin_notification_meta_add_string(&n, "device", node);
-  plugin_notification_meta_add_unsigned_int(&n, "watch_id", it->watch_id);
+  plugin_notification_meta_add_unsigned_int(&n, "watch_id",
+                                            it->watch_id % XW_WATCH_SLOTS);
+  if (it->watch_id >= XW_WATCH_SLOTS) /* a workload's file on an extra pipe */
+    plugin_notification_meta_add_unsigned_int(&n, "pipe",
+                                              it->watch_id / XW_WATCH_SLOTS);
   plugin_notification_meta_add_unsigned_int(&n, "vm_failures_in_window",
                                             vm_failures);
   if (client != NULL) {

@@ -23,8 +23,8 @@ struct xw_qitem {
   uint32_t serial;    /* which DRM file: client attribution serial, or the
                          node's subscription count for watch 0 */
   uint32_t detail;
-  uint8_t watch_id;
-  uint8_t kind; /* enum xw_qkind */
+  uint16_t watch_id; /* slot: pipe * 256 + the record's watch id */
+  uint8_t kind;      /* enum xw_qkind */
 };
 
 /**

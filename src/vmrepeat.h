@@ -14,7 +14,7 @@ struct xw_vm_key {
   uint32_t device;
   uint32_t serial;
   uint32_t vm_id;
-  uint8_t watch_id;
+  uint16_t watch_id;
 };
 
 struct xw_vm_slot {

@@ -394,7 +394,7 @@ static bool fd_reserve(int fd) {
 
 /* ---- who holds a DRM file, across processes ----------------------------- */
 
-#define MAX_REMOTE 256     /* remote files per process, one pidfd each */
+#define MAX_REMOTE 1100    /* remote files per process, one pidfd each */
 #define REMOTE_TICK_MS 100 /* how often to look whether their holders left */
 
 static unsigned int remote_count; /* remote dfiles in this process */

@@ -96,6 +96,14 @@ static struct xw_client_attr *attr(uint32_t serial, bool live) {
   return a;
 }
 
+/* Every pipe open, every id of pipes 1.. live. */
+static void fill_pipes(struct xw_watch_slots *ws) {
+  ws->npipes = XW_PIPES_MAX;
+  for (unsigned i = XW_WATCH_SLOTS; i < XW_SLOTS_ALL; i++)
+    if (i % XW_WATCH_SLOTS != 0)
+      ws->attr[i] = attr(i, true);
+}
+
 /* Round robin from the last id handed out; a quarantined id only when no
  * other is free, the oldest first. */
 START_TEST(pick_skips_quarantined_ids) {
@@ -106,6 +114,9 @@ START_TEST(pick_skips_quarantined_ids) {
   for (unsigned i = 1; i < XW_WATCH_SLOTS; i++)
     ws->attr[i] = attr(i, true);
   ws->n = XW_WATCH_SLOTS - 1;
+  /* Pipe 0's ids are taken: the first id of a second pipe. */
+  ck_assert_uint_eq(xw_watch_slots_pick(ws), XW_WATCH_SLOTS + 1);
+  fill_pipes(ws);
   ck_assert_uint_eq(xw_watch_slots_pick(ws), 0); /* all live */
   ws->next = 4;
   ws->attr[5]->live = ws->attr[6]->live = ws->attr[9]->live = false;
@@ -145,6 +156,9 @@ START_TEST(recheck_quarantines_until_removal) {
     ws->attr[i] = attr(i, true);
     ws->next = i;
   }
+  /* A new pipe before a quarantined id; with every pipe full, it. */
+  ck_assert_uint_eq(xw_watch_slots_pick(ws), XW_WATCH_SLOTS + 1);
+  fill_pipes(ws);
   ck_assert_uint_eq(xw_watch_slots_pick(ws), 1); /* the fallback */
   ws->attr[2]->live = false;
   ck_assert_uint_eq(xw_watch_slots_pick(ws), 2);
@@ -153,7 +167,7 @@ START_TEST(recheck_quarantines_until_removal) {
   ck_assert(!ws->quarantined[1]);
   ck_assert(!xw_attach_removed(dev, 1)); /* a second one is unknown */
   ws->quarantined[7] = true;
-  xw_attach_pipe_closed(dev);
+  xw_attach_pipe_closed(dev, -1);
   ck_assert(!ws->quarantined[7]);
   xw_attach_destroy(at);
   xw_device_free(dev);
