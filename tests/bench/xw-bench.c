@@ -1258,10 +1258,11 @@ static void client_path(char *out, size_t sz) {
   snprintf(out + len, sz - len, "/xe-client");
 }
 
-/* Start an xe-client holding one DRM file on node until its stdin closes:
- * under the fake as collectd's workloads would be, but without the control
- * socket (ours). Returns its pid; *stdin_wr closes it. */
-static pid_t spawn_client(const char *client, const char *node, int *stdin_wr) {
+/* Start an xe-client holding `files` DRM files on node until its stdin
+ * closes: under the fake as collectd's workloads would be, but without the
+ * control socket (ours). Returns its pid; *stdin_wr closes it. */
+static pid_t spawn_client(const char *client, const char *node, unsigned files,
+                          int *stdin_wr) {
   extern char **environ;
   static char preload[2 * PATH_MAX + 16];
   const char *old = getenv("LD_PRELOAD"); /* the fake took itself out */
@@ -1287,7 +1288,9 @@ static pid_t spawn_client(const char *client, const char *node, int *stdin_wr) {
   posix_spawn_file_actions_adddup2(&fa, fds[0], STDIN_FILENO);
   posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY,
                                    0);
-  char *argv[] = {"xe-client", (char *)node, NULL};
+  char nfiles[16];
+  snprintf(nfiles, sizeof(nfiles), "%u", files);
+  char *argv[] = {"xe-client", "--files", nfiles, (char *)node, NULL};
   pid_t pid;
   int err = posix_spawn(&pid, client, &fa, NULL, argv, envp);
   posix_spawn_file_actions_destroy(&fa);
@@ -1328,7 +1331,7 @@ static void phase_attach(bool unused) {
   for (unsigned i = 0; i < n; i++) {
     sleep_until(start + (uint64_t)i * ATTACH_INTERVAL_NS);
     uint64_t t0 = bench_now_ns();
-    pids[i] = spawn_client(client, r.nodes[0], &wr[i]);
+    pids[i] = spawn_client(client, r.nodes[0], 1, &wr[i]);
     while (atomic_load(live) < i + 1 && bench_now_ns() - t0 < 5000000000u)
       usleep(100);
     uint64_t t1 = bench_now_ns();
@@ -1355,6 +1358,118 @@ static void phase_attach(bool unused) {
     percentiles("at.attach", "", lat, ok);
   reader_down(&r);
   free(lat);
+  free(pids);
+  free(wr);
+}
+
+#define PIPES_FILES 1024 /* smoke: PIPES_FILES_SMOKE */
+#define PIPES_FILES_SMOKE 300
+#define PIPES_PER_CLIENT 128 /* smoke: 150; xe-client holds at most 256 */
+
+/* The last watch attached on dev (highest serial): its client id, 0 if none. */
+static uint64_t last_attached(struct xw_device *dev) {
+  uint64_t id = 0;
+  uint32_t best = 0;
+  pthread_mutex_lock(&dev->lock);
+  for (size_t i = 0; i < XW_SLOTS_ALL; i++) {
+    const struct xw_client_attr *a = dev->watches.attr[i];
+    if (a != NULL && a->live && (id == 0 || a->serial - best < 0x80000000u)) {
+      id = a->client_id;
+      best = a->serial;
+    }
+  }
+  pthread_mutex_unlock(&dev->lock);
+  return id;
+}
+
+/* 1,024 workload files on one GPU, no per-process or per-cgroup cap (the
+ * reader sets none): 8 processes of 128 files start at once; timed from
+ * the first spawn to every file watched, the reader's RSS before and after,
+ * the pipes it took; then a VM error on the last file attached must be
+ * notified, and every watch must end when the workloads exit. */
+static void phase_pipes(bool unused) {
+  (void)unused;
+  char root[PATH_MAX], client[PATH_MAX];
+  snprintf(root, sizeof(root), "%s/pipes-proc", opt.dir);
+  reader_proc_root = root;
+  client_path(client, sizeof(client));
+  if (access(client, X_OK) != 0)
+    die("%s: %s", client, STRERRNO);
+  ctl_open();
+  struct reader r;
+  reader_up(&r, true, "pp", 1, false, 0, TIME_T_TO_CDTIME_T(60));
+  struct xw_device *dev = r.devs[0];
+  _Atomic unsigned *live = &dev->watches.n;
+  usleep(200000); /* the scan that follows the device coming up */
+  unsigned total = opt.smoke ? PIPES_FILES_SMOKE : PIPES_FILES;
+  unsigned per = opt.smoke ? 150 : PIPES_PER_CLIENT;
+  unsigned nproc = (total + per - 1) / per;
+  pid_t *pids = calloc(nproc, sizeof(*pids));
+  int *wr = calloc(nproc, sizeof(*wr));
+  if (pids == NULL || wr == NULL)
+    die("out of memory");
+  long rss0 = bench_rss_kib();
+  uint64_t t0 = bench_now_ns();
+  for (unsigned i = 0; i < nproc; i++) {
+    unsigned k = i + 1 < nproc ? per : total - per * (nproc - 1);
+    pids[i] = spawn_client(client, r.nodes[0], k, &wr[i]);
+  }
+  while (atomic_load(live) < total && bench_now_ns() - t0 < 60000000000u)
+    usleep(100);
+  uint64_t t1 = bench_now_ns();
+  unsigned got = atomic_load(live);
+  sane(got == total, "pipes: %u of %u files watched 60 s after their start",
+       got, total);
+  usleep(200000); /* the listener's last allocations settle */
+  long rss1 = bench_rss_kib();
+  unsigned npipes = dev->watches.npipes; /* quiet now: no attach under way */
+  unsigned want = (total + XW_WATCH_SLOTS - 2) / (XW_WATCH_SLOTS - 1);
+  sane(npipes == want, "pipes: %u notification pipes for %u files, not %u",
+       npipes, total, want);
+
+  /* The last file attached sits on the last pipe opened. */
+  uint64_t id = last_attached(dev), q = 0, l = 0;
+  sane(id != 0, "pipes: no live watch to post a VM error to");
+  uint64_t heard = 0;
+  if (id != 0) {
+    uint64_t before = bench_consumer_vm_errs();
+    char cmd[96];
+    int len =
+        snprintf(cmd, sizeof(cmd), "vm_err_client %" PRIu64 " 0 -12 1\n", id);
+    ctl_write(cmd, (size_t)len);
+    ctl_vm_err_replies(1, &q, &l);
+    uint64_t t = bench_now_ns();
+    while (bench_consumer_vm_errs() == before &&
+           bench_now_ns() - t < 5000000000u)
+      usleep(1000);
+    heard = bench_consumer_vm_errs() - before;
+  }
+  sane(q == 1 && heard == 1,
+       "pipes: VM error on the last file attached: %" PRIu64 " queued, %" PRIu64
+       " notified",
+       q, heard);
+
+  for (unsigned i = 0; i < nproc; i++)
+    close(wr[i]);
+  for (unsigned i = 0; i < nproc; i++)
+    while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
+      ;
+  uint64_t t = bench_now_ns();
+  while (atomic_load(live) > 0 && bench_now_ns() - t < 10000000000u)
+    usleep(1000);
+  sane(atomic_load(live) == 0,
+       "pipes: %u watches still live after every workload exited",
+       atomic_load(live));
+  result("pp.files", got);
+  result("pp.processes", nproc);
+  result("pp.pipes", npipes);
+  result("pp.attach_ns", (double)(t1 - t0));
+  if (got > 0) {
+    result("pp.attach_per_file_ns", (double)(t1 - t0) / got);
+    if (rss0 >= 0 && rss1 >= 0)
+      result("pp.rss_per_file_kib", (double)(rss1 - rss0) / got);
+  }
+  reader_down(&r);
   free(pids);
   free(wr);
 }
@@ -1578,6 +1693,7 @@ static const struct phase phases[] = {
     {"scale-bl", phase_scale, false, "baseline, many devices"},
     {"idle", phase_idle, true, "both readers idle"},
     {"attach", phase_attach, true, "xe_watch, workloads attached"},
+    {"pipes", phase_pipes, true, "xe_watch, 1,024 workload files on one GPU"},
     {"scan", phase_scan, true, "xe_watch, procfs scans"},
 };
 
@@ -1668,10 +1784,10 @@ static bool run_phase(const struct phase *ph) {
     setenv("XE_FAKE_DEVICES", table, 1);
     setenv("XE_FAKE_CTL", sock, 1);
     setenv("XE_FAKE_LIB", opt.fake, 1); /* for the phases' own workloads */
-    if (strcmp(ph->name, "attach") == 0) {
+    if (strcmp(ph->name, "attach") == 0 || strcmp(ph->name, "pipes") == 0) {
       /* The workloads show their DRM files there, as /proc would. */
       char procroot[PATH_MAX];
-      snprintf(procroot, sizeof(procroot), "%s/attach-proc", opt.dir);
+      snprintf(procroot, sizeof(procroot), "%s/%s-proc", opt.dir, ph->name);
       setenv("XE_FAKE_PROCROOT", procroot, 1);
     }
     char rec[32], ndev[16], idle[16], notes[16], rate[16], smoke[8];
@@ -1732,21 +1848,28 @@ static void write_table(void) {
   if (fp == NULL)
     die("%s: %s", path, STRERRNO);
   fprintf(fp, "# written by xw-bench\n");
-  static const char *kinds[] = {"xw", "bl", "fk", "xc", "at", "sc"};
+  static const char *kinds[] = {"xw", "bl", "fk", "xc", "at", "sc", "pp"};
   for (size_t k = 0; k < STATIC_ARRAY_SIZE(kinds); k++)
     for (unsigned i = 0; i < opt.ndev; i++)
       fprintf(fp, "%s/%s%u driver=xe\n", opt.dir, kinds[k], i);
   fclose(fp);
   /* A real file at the attach phase's node: opens of it are heard
    * (inotify) as a kernel node's would be. */
-  snprintf(path, sizeof(path), "%s/at0", opt.dir);
-  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0)
-    die("%s: %s", path, STRERRNO);
-  close(fd);
+  static const char *const heard[] = {"at0", "pp0"};
+  for (size_t k = 0; k < STATIC_ARRAY_SIZE(heard); k++) {
+    snprintf(path, sizeof(path), "%s/%s", opt.dir, heard[k]);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+      die("%s: %s", path, STRERRNO);
+    close(fd);
+  }
   char p[PATH_MAX];
   if (phase_wanted("attach")) {
     snprintf(p, sizeof(p), "%s/attach-proc", opt.dir);
+    make_dir("%s", p);
+  }
+  if (phase_wanted("pipes")) {
+    snprintf(p, sizeof(p), "%s/pipes-proc", opt.dir);
     make_dir("%s", p);
   }
   if (phase_wanted("scan")) {
@@ -2112,6 +2235,19 @@ static void print_table(void) {
   row("… p99", at99, fig_of(false, 0), f_ns, NEITHER, "< 100 ms",
       at99.ok ? at99.v < 100e6 : -1);
   row("… max", get("at.attach_max"), fig_of(false, 0), f_ns, NEITHER, NULL, -1);
+  struct fig ppf = get("pp.files"), ppn = get("pp.processes");
+  snprintf(t, sizeof(t),
+           "attach time, %.0f workload files in %.0f processes started at "
+           "once → all watched (no per-process or per-cgroup cap)",
+           ppf.ok ? ppf.v : 0, ppn.ok ? ppn.v : 0);
+  row(t, get("pp.attach_ns"), fig_of(false, 0), f_ns, NEITHER, NULL, -1);
+  row("… per file", get("pp.attach_per_file_ns"), fig_of(false, 0), f_ns,
+      NEITHER, NULL, -1);
+  row("… reader RSS added per watched file, KiB (the fake's own record of each "
+      "file included)",
+      get("pp.rss_per_file_kib"), fig_of(false, 0), f_num2, NEITHER, NULL, -1);
+  row("… notification pipes used (255 workload watch ids each)",
+      get("pp.pipes"), fig_of(false, 0), f_int, NEITHER, NULL, -1);
   static const struct {
     const char *key, *what;
   } scans[] = {{"small", "small"}, {"large", "large"}};
