@@ -66,7 +66,9 @@ build() {
 	shift
 	mkdir -p "$dir" || return 1
 	local want
-	want=$(printf '%q ' "$@")
+	# The source tree is part of what the build was configured for: a tree
+	# configured from another checkout runs that checkout's test scripts.
+	want="$top $(printf '%q ' "$@")"
 	if [ ! -f "$dir/Makefile" ] || [ "$top/configure" -nt "$dir/Makefile" ] ||
 		[ "$(cat "$dir/.xw-configure-args" 2>/dev/null)" != "$want" ]; then
 		(cd "$dir" && "$top/configure" "$@" >configure.out 2>&1) || {

@@ -363,16 +363,18 @@ void xw_listener_attempt_due(struct xw_listener *l) {
 static void unknown_seen(struct xw_listener *l, struct xw_device *dev,
                          const struct xw_event *ev) {
   uint32_t kind = ev->type << 8 | ev->subtype;
+  /* nunknown_kinds never exceeds the array: with it one past the end, this
+   * loop's read past the array was undefined and GCC dropped the bound
+   * check below on that ground (the array overran into the next device). */
   for (unsigned i = 0; i < dev->nunknown_kinds; i++)
     if (dev->unknown_kinds[i] == kind)
       return;
-  if (dev->nunknown_kinds > XW_UNKNOWN_KINDS)
-    return;
-  if (dev->nunknown_kinds == XW_UNKNOWN_KINDS) {
-    dev->nunknown_kinds++;
-    WARNING("xe_watch plugin: %s (%s): more than %d kinds of unknown record; "
-            "further kinds are only counted in errors-unknown",
-            dev->node, dev->name, XW_UNKNOWN_KINDS);
+  if (dev->nunknown_kinds >= XW_UNKNOWN_KINDS) {
+    if (!dev->unknown_kinds_full)
+      WARNING("xe_watch plugin: %s (%s): more than %d kinds of unknown "
+              "record; further kinds are only counted in errors-unknown",
+              dev->node, dev->name, XW_UNKNOWN_KINDS);
+    dev->unknown_kinds_full = true;
     return;
   }
   dev->unknown_kinds[dev->nunknown_kinds++] = kind;

@@ -86,7 +86,8 @@ struct xw_device {
   /* (type << 8 | subtype) of the unknown records logged so far: each kind
    * is logged once, the rest only counted. */
   uint32_t unknown_kinds[XW_UNKNOWN_KINDS];
-  unsigned nunknown_kinds;
+  unsigned nunknown_kinds; /* at most XW_UNKNOWN_KINDS */
+  bool unknown_kinds_full; /* said that further kinds are only counted */
 };
 
 /** state_word's parts: the transition count above, the state in the low

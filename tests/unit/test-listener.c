@@ -237,6 +237,23 @@ END_TEST
 /* The kernel numbers records in a way this revision does not know: each
  * kind is counted and logged once with both numbers, never filtered away
  * unseen (a kernel filter on type 2 would have rejected type 5 silently). */
+/* More kinds than are remembered: the rest only counted, and the record of
+ * kinds never written past its end (it overran into the next device once). */
+START_TEST(many_unknown_kinds_stay_bounded) {
+  mock_expect_errors();
+  xw_listener_attempt_due(l);
+  for (int k = 1; k <= 3 * XW_UNKNOWN_KINDS; k++) {
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "record /dev/dri/renderD128 2 %d", k);
+    ctl(cmd);
+    PUMP_UNTIL(ld(&devs[0]->ctr.unknown) == (uint64_t)k);
+  }
+  ck_assert_uint_le(devs[0]->nunknown_kinds, XW_UNKNOWN_KINDS);
+  ck_assert_int_ge(mock_log_find(LOG_WARNING, "more than 16 kinds"), 0);
+  ck_assert_str_eq(devs[1]->node, "/dev/dri/renderD129");
+}
+END_TEST
+
 START_TEST(unknown_kinds_counted_and_logged_once) {
   mock_expect_errors();
   xw_listener_attempt_due(l);
@@ -375,6 +392,7 @@ static Suite *listener_suite(void) {
   tcase_add_test(tc, loss_alone_keeps_listening);
   tcase_add_test(tc, malformed_and_unknown);
   tcase_add_test(tc, unknown_kinds_counted_and_logged_once);
+  tcase_add_test(tc, many_unknown_kinds_stay_bounded);
   tcase_add_test(tc, uapi_revision_mismatch_and_match);
   tcase_add_test(tc, thread_stops_promptly);
   tcase_add_test(tc, reads_pipes_while_a_scan_runs);
