@@ -220,7 +220,8 @@ stage_valgrind() {
 		! "$top/tests/valgrind/valgrind-run" -q "$dir/pidfd-probe" 2>/dev/null; then
 		skip_tests='tests/integration/clients.sh tests/integration/attach-safe.sh
 			tests/integration/attach-fair.sh tests/integration/attach-prompt.sh
-			tests/integration/attach-pipes.sh tests/integration/capabilities.sh'
+			tests/integration/attach-pipes.sh tests/integration/attach-refused.sh
+			tests/integration/capabilities.sh'
 		exclude_suite='clients attach'
 		# WatchClients is on by default: the other tests run with it off
 		# (lib.sh), or the plugin's "cannot attach" ERROR fails them.
